@@ -1,0 +1,1 @@
+/* alert-json.c - (being written) */

@@ -1,0 +1,1 @@
+/* plugin-host.c - (being written) */

@@ -1,0 +1,1 @@
+/* plugin-loader.c - (being written) */

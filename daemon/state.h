@@ -1,0 +1,58 @@
+/* state.h - the SQLite state database: seen items, validators, health, key/value */
+#ifndef VIGIL_DAEMON_STATE_H
+#define VIGIL_DAEMON_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct state;
+struct sqlite3;
+
+/*
+ * Open (creating if needed) the database at `path`, in WAL mode with
+ * synchronous=FULL, and migrate its schema to the current version. A
+ * database from a newer vigil (higher schema version) is refused.
+ * Returns 0 or -errno with *error (malloc'd) saying why.
+ */
+int state_open(const char *path, struct state **out, char **error);
+void state_close(struct state *st);
+struct sqlite3 *state_db(struct state *st);
+int state_schema_version(struct state *st);
+
+/* Transactions (not nested). 0 or -EIO. Commit is durable when it returns. */
+int state_begin(struct state *st);
+int state_commit(struct state *st);
+void state_rollback(struct state *st);
+
+/* Seen items. Returns 1 when (source, key) was new and is now recorded,
+ * 0 when it had been seen, -EIO on error. */
+int state_seen_mark(struct state *st, const char *source, const char *key, int64_t now);
+bool state_seen_has(struct state *st, const char *source, const char *key);
+
+/* The silent baseline: has a poll of this source ever completed? */
+bool state_source_baselined(struct state *st, const char *source);
+int state_source_set_baselined(struct state *st, const char *source, int64_t now);
+
+/* HTTP validators per URL. get: 0 (either may be NULL, caller frees) or -ENOENT. */
+int state_validators_get(struct state *st, const char *url, char **etag, char **last_modified);
+int state_validators_put(struct state *st, const char *url, const char *etag,
+                         const char *last_modified);
+
+/* Source health. */
+struct source_health {
+	int64_t last_success;        /* 0 when never */
+	int64_t last_error_at;       /* 0 when never */
+	char *last_error;            /* malloc'd or NULL */
+	int consecutive_failures;
+};
+int state_health_get(struct state *st, const char *source, struct source_health *out); /* -ENOENT */
+int state_health_record(struct state *st, const char *source, bool ok, const char *error,
+                        int64_t now);
+void source_health_clear(struct source_health *h);
+
+/* Per-instance key/value. get: 0 and *value (caller frees) or -ENOENT.
+ * put with value NULL deletes. */
+int state_kv_get(struct state *st, const char *instance, const char *key, char **value);
+int state_kv_put(struct state *st, const char *instance, const char *key, const char *value);
+
+#endif
