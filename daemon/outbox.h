@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "state.h"
 
+/* Stored in the database as these numbers: never renumber. */
 enum delivery_status {
 	DELIVERY_PENDING = 0,        /* waiting for next_attempt */
 	DELIVERY_INFLIGHT = 1,       /* handed to the sink, no answer yet */
@@ -27,7 +28,9 @@ struct outbox_alert {
 /*
  * Add an alert with one pending delivery per sink (due now). Meant to run
  * inside the caller's transaction so the alert and the seen mark of its item
- * commit together. *id receives the alert id.
+ * commit together (without one it uses its own). *id (may be NULL) receives
+ * the alert id. rule, severity and source are required (-EINVAL); created 0
+ * means now. Each delivery gets its idempotency key here, once.
  */
 int outbox_add(struct state *st, const struct outbox_alert *a,
                const char *const *sinks, size_t n_sinks, int64_t *id);
@@ -45,18 +48,22 @@ struct outbox_delivery {
 	int64_t created;
 };
 void outbox_delivery_free(struct outbox_delivery *d);   /* frees members and d */
+/* Frees the n deliveries of a claim or list array, then the array. */
+void outbox_deliveries_free(struct outbox_delivery **v, size_t n);
 
 /* After a restart nothing is in flight: INFLIGHT becomes PENDING, due now. */
 int outbox_recover(struct state *st, int64_t now);
 
 /*
  * Claim up to `limit` PENDING deliveries for `sink` with next_attempt <= now,
- * oldest first: each becomes INFLIGHT with attempts + 1. *out is a malloc'd
- * array of *n pointers (free each, then the array).
+ * oldest first: each becomes INFLIGHT with attempts + 1 (atomically; inside the
+ * caller's transaction if one is open). *out is a malloc'd array of *n
+ * pointers (free each, then the array; outbox_deliveries_free); NULL when *n is 0.
  */
 int outbox_claim(struct state *st, const char *sink, int64_t now, size_t limit,
                  struct outbox_delivery ***out, size_t *n);
 
+/* The mark functions return 0, -ENOENT when there is no such delivery, or -EIO. */
 int outbox_mark_delivered(struct state *st, int64_t alert_id, const char *sink, int64_t now);
 /* Back to PENDING, due at next_attempt. */
 int outbox_mark_retry(struct state *st, int64_t alert_id, const char *sink,
@@ -67,10 +74,11 @@ int outbox_mark_failed(struct state *st, int64_t alert_id, const char *sink,
 /* Earliest next_attempt among PENDING deliveries for `sink`: 0 and *when, or -ENOENT. */
 int outbox_next_due(struct state *st, const char *sink, int64_t *when);
 
-/* Number of deliveries in a status (sink NULL: every sink). */
+/* Number of deliveries in a status (sink NULL: every sink), or -EIO. */
 int64_t outbox_count(struct state *st, const char *sink, enum delivery_status status);
 
-/* List deliveries in a status, newest first, for --list-alerts. Like claim's out. */
+/* List deliveries in a status, newest alert first, for --list-alerts; limit 0
+ * means no limit. Like claim's out. */
 int outbox_list(struct state *st, enum delivery_status status, size_t limit,
                 struct outbox_delivery ***out, size_t *n);
 

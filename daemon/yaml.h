@@ -1,4 +1,16 @@
 /* yaml.h - YAML documents as a tree of nodes that remember their file, line and column */
+
+/*
+ * This header has the same name as libyaml's, and daemon/ is on the include
+ * path, so <yaml.h> finds this file first. yaml.c defines
+ * VIGIL_YAML_WANT_LIBYAML and includes <yaml.h>; include_next then carries
+ * on down the path to libyaml's own header.
+ */
+#if defined(VIGIL_YAML_WANT_LIBYAML) && !defined(VIGIL_YAML_HAVE_LIBYAML)
+#define VIGIL_YAML_HAVE_LIBYAML
+#include_next <yaml.h>
+#endif
+
 #ifndef VIGIL_DAEMON_YAML_H
 #define VIGIL_DAEMON_YAML_H
 
