@@ -21,7 +21,7 @@ struct instance_config {
 	int line, column;
 
 	/* Sources only (host-level keys, see config.c host_source_keys). */
-	int64_t interval_ms;
+	int64_t interval_ms;         /* defaults.interval_ms when the entry has none */
 	bool alert_on_first_poll;
 	char *user_agent;            /* NULL: defaults.user_agent */
 	struct vigil_kv *headers;    /* extra request headers, owned */
@@ -35,7 +35,7 @@ struct config_defaults {
 	char *user_agent;            /* "vigil/VERSION (+https://...)" */
 	int64_t timeout_ms;          /* 30s total per request */
 	int64_t connect_timeout_ms;  /* 10s */
-	int64_t low_speed_bytes;     /* 100 bytes/s ... */
+	int64_t low_speed_bytes;     /* 10 bytes/s ... */
 	int64_t low_speed_time_ms;   /* ... for 30s aborts */
 	int64_t max_body;            /* 16 MiB */
 	int64_t max_redirects;       /* 5 */
@@ -66,8 +66,10 @@ struct config {
 /*
  * Find the configuration file: `explicit_path`, else $VIGIL_CONFIG, else
  * $XDG_CONFIG_HOME/vigil/vigil.yaml (or ~/.config/...), else
- * /etc/vigil/vigil.yaml. Returns a malloc'd path or NULL with a message in d
- * listing what was tried.
+ * /etc/vigil/vigil.yaml (VIGIL_SYSCONF_CONFIG). Returns a malloc'd path or
+ * NULL with a message in d listing what was tried. A file named explicitly
+ * or by $VIGIL_CONFIG that does not exist is an error, never a reason to
+ * look further.
  */
 char *config_find(const char *explicit_path, struct diags *d);
 

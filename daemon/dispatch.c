@@ -12,6 +12,7 @@
 #include "item.h"
 #include "log.h"
 #include "outbox.h"
+#include "plugin-loader.h"
 #include "state.h"
 #include "util.h"
 

@@ -487,8 +487,8 @@ static int map_error(struct http_call *call, CURLcode rc)
 		curl_easy_getinfo(call->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 		int64_t limit = call->engine->limits.low_speed_bytes;
 		if (strstr(detail, "too slow") && limit > 0)
-			snprintf(text, len, "transfer too slow (below %" PRId64 " bytes/s for %" PRId64
-			         " ms)", limit, call->engine->limits.low_speed_time_ms);
+			snprintf(text, len, "transfer too slow (below %" PRId64 " bytes/s for %"
+			         PRId64 " ms)", limit, call->engine->limits.low_speed_time_ms);
 		else if (total_us / 1000 + 50 < call->timeout_ms && connect_us == 0)
 			snprintf(text, len, "connect timed out after %" PRId64 " ms",
 			         call->connect_timeout_ms);
@@ -507,11 +507,11 @@ static int map_error(struct http_call *call, CURLcode rc)
 		return VIGIL_HTTP_E_REDIRECT;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		/* The request's own scheme was checked before queueing. */
-		if (redirects > 0 || !call->is_file) {
+		if (redirects > 0) {
 			char *target = NULL;
 			curl_easy_getinfo(call->easy, CURLINFO_EFFECTIVE_URL, &target);
-			snprintf(text, len, "redirect to a forbidden URL (%s; only http and https are followed)",
-			         target ? target : "?");
+			snprintf(text, len, "redirect to a forbidden URL (%s; only http and "
+			         "https are followed)", target ? target : "?");
 			return VIGIL_HTTP_E_REDIRECT;
 		}
 		break;
@@ -567,8 +567,14 @@ static void call_complete(struct http_call *call, CURLcode rc)
 	}
 	resp.headers = kv;
 	resp.n_headers = call->n_rh;
-	resp.body = call->rbody ? call->rbody : "";
-	resp.body_len = call->rlen;
+	/* A failed transfer's partial body is nothing a caller should parse. */
+	if (call->rbody && !resp.error) {
+		resp.body = call->rbody;
+		resp.body_len = call->rlen;
+	} else {
+		resp.body = "";
+		resp.body_len = 0;
+	}
 
 	if (resp.error)
 		log_debug("http: %s %s failed after %" PRId64 " ms: %s", call->method, call->url,
@@ -779,6 +785,7 @@ struct http_engine *http_engine_new(struct event_base *base, const struct http_l
 	return engine;
 }
 
+/* Not from inside one of the engine's callbacks: the engine is still on the stack there. */
 void http_engine_free(struct http_engine *engine)
 {
 	if (!engine)
@@ -909,7 +916,8 @@ struct http_call *http_engine_request(struct http_engine *engine,
 	}
 	bool is_file = !strcmp(scheme, "file");
 	bool allowed = !strcmp(scheme, "http") || !strcmp(scheme, "https") ||
-	               (is_file && options->allow_file_url && !strcmp(req.url, options->allow_file_url));
+	               (is_file && options->allow_file_url &&
+	                !strcmp(req.url, options->allow_file_url));
 	free(scheme);
 	if (!allowed) {
 		*error_text = is_file ? "file:// URL not allowed (only the source's own url)"
@@ -1011,7 +1019,8 @@ struct http_call *http_engine_request(struct http_engine *engine,
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}
 	for (size_t i = 0; i < options->n_headers; i++)
-		header_append(&call->req_headers, options->headers[i].key, options->headers[i].value);
+		header_append(&call->req_headers, options->headers[i].key,
+		              options->headers[i].value);
 	for (size_t i = 0; i < req.n_headers; i++)
 		header_append(&call->req_headers, req.headers[i].key, req.headers[i].value);
 

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "match.h"
 #include "outbox.h"
+#include "plugin-loader.h"
 #include "scheduler.h"
 #include "state.h"
 #include "util.h"

@@ -1,7 +1,9 @@
 /* plugin-host.c - plugin instances and the host function table they are given */
 #include "plugin-host.h"
 
+#include <curl/curl.h>
 #include <errno.h>
+#include <strings.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -192,6 +194,28 @@ static void on_http_done(void *arg, const struct vigil_http_response *r)
 	cb(userdata, r);
 }
 
+/*
+ * Is `url` the file:// form of the source's `path` option (the local-file
+ * twin of `url`)? Compared decoded, so the plugin may encode as it likes.
+ * On yes, *copy is a copy of url to allow.
+ */
+static bool is_own_path(struct instance *inst, const char *url, char **copy)
+{
+	const char *path = option_get_string(inst->options, "path");
+	if (!path || strncasecmp(url, "file:", 5))
+		return false;
+	CURLU *u = curl_url();
+	char *decoded = NULL;
+	bool same = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	            curl_url_get(u, CURLUPART_PATH, &decoded, CURLU_URLDECODE) == CURLUE_OK &&
+	            !strcmp(decoded, path);
+	curl_free(decoded);
+	curl_url_cleanup(u);
+	if (same)
+		*copy = xstrdup(url);
+	return same;
+}
+
 static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
                                                  const struct vigil_http_request *req,
                                                  vigil_http_cb cb, void *userdata)
@@ -212,8 +236,12 @@ static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
 	};
 	/* file:// only for a source's own configured URL, never a redirect target
 	 * or anything a document names. */
-	if (inst->cfg->kind == INSTANCE_SOURCE)
+	char *own_file = NULL;
+	if (inst->cfg->kind == INSTANCE_SOURCE) {
 		opt.allow_file_url = option_get_string(inst->options, "url");
+		if (is_own_path(inst, req->url, &own_file))
+			opt.allow_file_url = own_file;
+	}
 
 	struct vigil_http_call *c = xcalloc(1, sizeof *c);
 	c->inst = inst;
@@ -223,6 +251,7 @@ static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
 	c->conditional = req->flags & VIGIL_HTTP_CONDITIONAL;
 	const char *why = NULL;
 	c->call = http_engine_request(d->http, req, &opt, on_http_done, c, &why);
+	free(own_file);
 	if (!c->call) {
 		log_msg(VIGIL_LOG_ERROR, inst->name, "request to %s refused: %s", req->url,
 		        why ? why : "invalid request");

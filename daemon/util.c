@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,63 +12,85 @@
 #include <time.h>
 #include <unistd.h>
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 int duration_parse(const char *text, int64_t *ms)
 {
 	if (!text)
 		return -EINVAL;
-	while (*text == ' ')
-		text++;
-	if (!*text)
+	const char *p = text, *end;
+	while (*p == ' ')
+		p++;
+	end = p + strlen(p);
+	while (end > p && end[-1] == ' ')
+		end--;
+	if (p == end)
 		return -EINVAL;
 
 	/* A bare integer is seconds. */
-	char *end;
-	errno = 0;
-	long long whole = strtoll(text, &end, 10);
-	if (!errno && end != text && *end == '\0') {
-		if (whole < 0 || whole > INT64_MAX / 1000)
-			return -EINVAL;
-		*ms = (int64_t)whole * 1000;
+	const char *q = p;
+	while (q < end && is_digit(*q))
+		q++;
+	if (q == end) {
+		int64_t whole = 0;
+		for (q = p; q < end; q++) {
+			if (whole > (INT64_MAX / 1000 - (*q - '0')) / 10)
+				return -EINVAL;
+			whole = whole * 10 + (*q - '0');
+		}
+		*ms = whole * 1000;
 		return 0;
 	}
 
+	/*
+	 * <digits>[.<digits>]<unit>, repeated. Scanned by hand: strtod would
+	 * also take signs, exponents, hex and "inf", and follows the locale's
+	 * decimal point.
+	 */
 	double total = 0;
-	const char *p = text;
-	while (*p) {
-		if (*p < '0' || *p > '9')
+	while (p < end) {
+		if (!is_digit(*p))
 			return -EINVAL;
-		errno = 0;
-		double v = strtod(p, &end);
-		if (errno || end == p || v < 0)
-			return -EINVAL;
-		p = end;
+		double v = 0, scale = 1;
+		for (; p < end && is_digit(*p); p++)
+			v = v * 10 + (*p - '0');
+		if (p < end && *p == '.') {
+			const char *frac = ++p;
+			for (; p < end && is_digit(*p); p++) {
+				v = v * 10 + (*p - '0');
+				scale *= 10;
+			}
+			if (p == frac)
+				return -EINVAL;
+		}
 		double unit;
-		if (!strncmp(p, "ms", 2)) {
+		if (end - p >= 2 && p[0] == 'm' && p[1] == 's') {
 			unit = 1;
 			p += 2;
-		} else if (*p == 's') {
+		} else if (p < end && *p == 's') {
 			unit = 1000;
 			p++;
-		} else if (*p == 'm') {
+		} else if (p < end && *p == 'm') {
 			unit = 60e3;
 			p++;
-		} else if (*p == 'h') {
+		} else if (p < end && *p == 'h') {
 			unit = 3600e3;
 			p++;
-		} else if (*p == 'd') {
+		} else if (p < end && *p == 'd') {
 			unit = 86400e3;
 			p++;
-		} else if (*p == 'w') {
+		} else if (p < end && *p == 'w') {
 			unit = 7 * 86400e3;
 			p++;
 		} else {
 			return -EINVAL;
 		}
-		total += v * unit;
+		total += v / scale * unit;
 	}
-	while (*p == ' ')
-		p++;
-	if (*p || total > 9e15)
+	if (!(total <= 9e15))
 		return -EINVAL;
 	*ms = (int64_t)llround(total);
 	return 0;
@@ -199,12 +222,17 @@ char *path_join(const char *dir, const char *path)
 
 char *path_dirname(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	if (!slash)
+	size_t n = strlen(path);
+	/* As dirname(3): trailing slashes end no component ("a/b/" is in "a"),
+	 * and the slashes before the last component go too. */
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	if (n == 0)
 		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	size_t n = (size_t)(slash - path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
 	char *out = xmalloc(n + 1);
 	memcpy(out, path, n);
 	out[n] = '\0';

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -642,6 +644,33 @@ bool ynode_is_null(const struct ynode *node)
 	       !strcmp(v, "NULL");
 }
 
+const char *ynode_describe(const struct ynode *n, char *buf, size_t len)
+{
+	if (!n || ynode_is_null(n))
+		return "nothing";
+	if (n->type != YNODE_SCALAR)
+		return ynode_kind(n);
+	/* Room for the quotes, "..." and the NUL. */
+	size_t room = len - 6, vlen = strlen(n->value), o = 0;
+	buf[o++] = '"';
+	for (size_t i = 0; i < vlen && i < room; i++) {
+		unsigned char ch = (unsigned char)n->value[i];
+		buf[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	if (vlen > room) {
+		/* Do not leave half a UTF-8 sequence before the dots. */
+		while (o > 1 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 1 && (unsigned char)buf[o - 1] >= 0xc0)
+			o--;
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 int ynode_bool(const struct ynode *node, bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on" };
@@ -714,13 +743,23 @@ static bool looks_real(const char *s)
 	return *s == '\0';
 }
 
+/* "1.5" means the same whatever locale a plugin or library may have set. */
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void c_numeric_init(void)
+{
+	c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 int ynode_number(const struct ynode *node, double *out)
 {
 	if (!node || node->type != YNODE_SCALAR || !node->plain || !looks_real(node->value))
 		return -EINVAL;
+	pthread_once(&c_numeric_once, c_numeric_init);
 	errno = 0;
 	char *end;
-	double v = strtod(node->value, &end);
+	double v = c_numeric ? strtod_l(node->value, &end, c_numeric) : strtod(node->value, &end);
 	if (errno == ERANGE && (v > 1.0 || v < -1.0))
 		return -EINVAL;     /* overflow; underflow to ~0 is fine */
 	if (*end)

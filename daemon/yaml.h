@@ -64,6 +64,12 @@ struct ynode *ynode_get(const struct ynode *map, const char *key);
 const char *ynode_kind(const struct ynode *node);
 /* A plain scalar `null`, `~` or empty. */
 bool ynode_is_null(const struct ynode *node);
+/*
+ * How a value looks in a message: a scalar in double quotes (shortened to
+ * fit `len`, control characters shown as '?'), "nothing" for a null, else
+ * its kind. Returns buf or a static string; len >= 16.
+ */
+const char *ynode_describe(const struct ynode *node, char *buf, size_t len);
 
 /* Typed reads of scalars; each returns 0 or -EINVAL and adds no message. */
 int ynode_bool(const struct ynode *node, bool *out);    /* true/false/yes/no/on/off */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -23,7 +22,7 @@
 
 struct jsonl_source {
 	const struct vigil_host *host;
-	const char *url;             /* borrowed from the host */
+	char *url;                   /* owned: `url`, or `path` as a file:// URL */
 	int64_t max_items;           /* 0: no limit */
 	struct vigil_http_call *call;  /* the request in flight, or NULL */
 };
@@ -238,7 +237,7 @@ static int emit_object(struct jsonl_source *src, json_t *obj)
 			text = &item.feed_title;
 
 		if (text) {
-			/* The first key of a name wins; a wrongly typed value is ignored. */
+			/* The first usable value of a name wins; other types are ignored. */
 			if (!*text)
 				*text = json_text(value);
 			/* Many APIs number their records: an integer id is its decimal text. */
@@ -340,6 +339,10 @@ static void note_bad_line(struct jsonl_source *src, struct jsonl_tally *t, unsig
 	if (t->bad <= JSONL_MAX_WARNINGS)
 		src->host->log(src->host->inst, VIGIL_LOG_WARNING, "%s line %u: %s", src->url,
 		               line_no, why);
+	else if (t->bad == JSONL_MAX_WARNINGS + 1)
+		src->host->log(src->host->inst, VIGIL_LOG_WARNING,
+		               "%s: more lines are not valid JSON; the poll's error counts them",
+		               src->url);
 }
 
 static bool is_blank(const char *p, size_t len)
@@ -396,6 +399,12 @@ static int emit_lines(struct jsonl_source *src, const char *body, size_t len,
 		}
 		int err = emit_object(src, obj);
 		json_decref(obj);
+		if (err == -ENOSPC) {
+			snprintf(message, message_size,
+			         "the daemon takes no more than %u items per poll; set max_items "
+			         "to take only the first lines", t->emitted);
+			return err;
+		}
 		if (err < 0) {
 			snprintf(message, message_size, "cannot hand over the item on line %u: %s",
 			         line_no, strerror(-err));
@@ -404,14 +413,6 @@ static int emit_lines(struct jsonl_source *src, const char *body, size_t len,
 		t->emitted++;
 	}
 	return 0;
-}
-
-/* curl reports no status for file:// transfers; a fetch without error is the file. */
-static bool response_ok(const struct jsonl_source *src, const struct vigil_http_response *r)
-{
-	if (r->status == 200)
-		return true;
-	return r->status == 0 && !strncasecmp(src->url, "file://", 7);
 }
 
 static void on_response(void *userdata, const struct vigil_http_response *r)
@@ -435,7 +436,7 @@ static void on_response(void *userdata, const struct vigil_http_response *r)
 		host->poll_done(host->inst, 0, NULL);
 		return;
 	}
-	if (!response_ok(src, r)) {
+	if (r->status != 200) {
 		int n = snprintf(message, sizeof message, "HTTP %d from %s", r->status, src->url);
 		size_t used = n < 0 ? 0 : (size_t)n < sizeof message ? (size_t)n : sizeof message - 1;
 		if (r->status == 403)
@@ -473,11 +474,39 @@ static void on_response(void *userdata, const struct vigil_http_response *r)
 	host->poll_done(host->inst, -EBADMSG, message);
 }
 
+/* `path` as a file:// URL: bytes other than unreserved ones and '/' are
+ * percent-encoded (the host decodes it again to compare with `path`). */
+static char *file_url(const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(path);
+	char *url = malloc(7 + 3 * len + 1);
+	if (!url)
+		return NULL;
+	char *o = url + 7;
+	memcpy(url, "file://", 7);
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return url;
+}
+
 static int jsonl_create(const struct vigil_host *host, void **state)
 {
 	const char *url = host->get_string(host->inst, "url");
-	if (!url || !*url) {
-		host->log(host->inst, VIGIL_LOG_ERROR, "no url: set url to the JSON Lines document");
+	const char *path = host->get_string(host->inst, "path");
+	if ((!url || !*url) == (!path || !*path)) {
+		host->log(host->inst, VIGIL_LOG_ERROR, "%s", url && path ?
+		          "set either url or path, not both" :
+		          "no url: set url to the JSON Lines document (or path to a local file)");
 		return -EINVAL;
 	}
 	int64_t max_items = host->get_int(host->inst, "max_items", 0);
@@ -491,7 +520,11 @@ static int jsonl_create(const struct vigil_host *host, void **state)
 	if (!src)
 		return -ENOMEM;
 	src->host = host;
-	src->url = url;
+	src->url = url && *url ? strdup(url) : file_url(path);
+	if (!src->url) {
+		free(src);
+		return -ENOMEM;
+	}
 	src->max_items = max_items;
 	*state = src;
 	return 0;
@@ -504,6 +537,7 @@ static void jsonl_destroy(void *state)
 		return;
 	if (src->call)
 		src->host->http_cancel(src->host->inst, src->call);
+	free(src->url);
 	free(src);
 }
 
@@ -535,9 +569,14 @@ static const struct vigil_option jsonl_options[] = {
 	{
 		.key = "url",
 		.type = VIGIL_OPT_STRING,
-		.required = true,
 		.description = "http(s):// or file:// URL of a JSON Lines document, "
-		               "one item object per line",
+		               "one item object per line (this or path)",
+	},
+	{
+		.key = "path",
+		.type = VIGIL_OPT_PATH,
+		.description = "a local JSON Lines file, relative to the configuration file "
+		               "(this or url)",
 	},
 	{
 		.key = "max_items",

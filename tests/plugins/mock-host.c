@@ -76,6 +76,7 @@ struct mock_host {
 	size_t n_posts;
 	bool shut_down;
 
+	size_t emit_limit;           /* 0: none */
 	uint64_t now_ms;
 	unsigned violations;
 };
@@ -485,6 +486,8 @@ static int mock_emit(struct vigil_instance *inst, const struct vigil_item *item)
 	}
 	if (mh->poll_tracked && !mh->polling)
 		violation(mh, "emit outside a poll");
+	if (mh->emit_limit && mh->n_items >= mh->emit_limit)
+		return -ENOSPC;
 	if (item->n_categories && !item->categories)
 		violation(mh, "emit: n_categories %zu but no categories", item->n_categories);
 	if (item->n_fields && !item->fields)
@@ -912,6 +915,11 @@ const struct mock_log *mock_host_find_log(const struct mock_host *mh, enum vigil
 		if (mh->logs[i].level <= level && strstr(mh->logs[i].text, needle))
 			return &mh->logs[i];
 	return NULL;
+}
+
+void mock_host_set_emit_limit(struct mock_host *mh, size_t n)
+{
+	mh->emit_limit = n;
 }
 
 size_t mock_host_n_items(const struct mock_host *mh)

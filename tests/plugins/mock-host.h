@@ -49,6 +49,13 @@ void mock_host_set_list(struct mock_host *mh, const char *key, const char *const
 int mock_host_create(struct mock_host *mh, const struct vigil_plugin *plugin, void **state);
 
 /*
+ * Start a poll: plugin->methods->poll(state), with the mock checking from
+ * then on that emit() happens only during a poll and poll_done() exactly
+ * once per poll. Returns what poll() returned.
+ */
+int mock_host_poll(struct mock_host *mh, const struct vigil_plugin *plugin, void *state);
+
+/*
  * Deliver everything pending: HTTP responses (in request order), timers (in
  * deadline order; the mock's clock jumps to each deadline) and posted
  * functions, again and again while callbacks queue more work, at most 100
@@ -74,6 +81,10 @@ const struct mock_log *mock_host_log(const struct mock_host *mh, size_t i);
 /* The first log line at `level` or more severe containing `needle`, or NULL. */
 const struct mock_log *mock_host_find_log(const struct mock_host *mh, enum vigil_log_level level,
                                           const char *needle);
+
+/* From now on emit() refuses items past the first `n` with -ENOSPC, as the
+ * daemon does past its per-poll cap. 0: no limit. */
+void mock_host_set_emit_limit(struct mock_host *mh, size_t n);
 
 /* Emitted items, deep copies owned by the mock. */
 size_t mock_host_n_items(const struct mock_host *mh);

@@ -18,7 +18,7 @@
 #include "util.h"
 
 struct fixture {
-	char dir[64];
+	char dir[256];
 	char *path;                  /* dir/state.db */
 	struct state *st;
 };
@@ -29,6 +29,16 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
 	(void)type;
 	(void)ftw;
 	return remove(path);
+}
+
+static int teardown(void **ctx)
+{
+	struct fixture *f = *ctx;
+	state_close(f->st);
+	int ret = nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f->path);
+	free(f);
+	return ret;
 }
 
 static int setup(void **ctx)
@@ -45,20 +55,12 @@ static int setup(void **ctx)
 	if (state_open(f->path, &f->st, &error) < 0) {
 		fprintf(stderr, "state_open: %s\n", error);
 		free(error);
+		*ctx = f;
+		teardown(ctx);
 		return -1;
 	}
 	*ctx = f;
 	return 0;
-}
-
-static int teardown(void **ctx)
-{
-	struct fixture *f = *ctx;
-	state_close(f->st);
-	int ret = nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f->path);
-	free(f);
-	return ret;
 }
 
 static void reopen(struct fixture *f)

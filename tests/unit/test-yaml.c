@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,22 @@ static void test_quoted_and_plain(void **state)
 	assert_int_not_equal(ynode_number(ynode_get(r, "k"), &x), 0);
 	assert_int_not_equal(ynode_number(ynode_get(r, "g"), &x), 0);
 	assert_int_not_equal(ynode_number(r, &x), 0);
+	ydoc_free(doc);
+}
+
+static void test_number_ignores_locale(void **state)
+{
+	(void)state;
+	/* Where the locale writes "1,5", YAML still means 1.5. */
+	if (!setlocale(LC_NUMERIC, "de_DE.UTF-8") && !setlocale(LC_NUMERIC, "fr_FR.UTF-8"))
+		skip();
+	struct diags d = { 0 };
+	struct ydoc *doc = load("x: 1.5\n", &d);
+	double x = 0;
+	int r = ynode_number(ynode_get(doc->root, "x"), &x);
+	setlocale(LC_NUMERIC, "C");
+	assert_int_equal(r, 0);
+	assert_true(x == 1.5);
 	ydoc_free(doc);
 }
 
@@ -522,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_positions),
 		cmocka_unit_test(test_quoted_and_plain),
+		cmocka_unit_test(test_number_ignores_locale),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_many_keys),
 		cmocka_unit_test(test_non_scalar_key),
