@@ -679,6 +679,15 @@ struct config *config_load(const char *path, struct diags *d)
 
 	if (!c->state_dir)
 		c->state_dir = config_default_state_dir();
+	/* Without `rules:`, the rules.d/ directory beside the file, if there is one. */
+	if (!c->rules_path) {
+		struct stat st;
+		char *beside = path_join(c->dir, "rules.d");
+		if (stat(beside, &st) == 0 && S_ISDIR(st.st_mode))
+			c->rules_path = beside;
+		else
+			free(beside);
+	}
 	/* Sources without their own interval follow `defaults:`, wherever in
 	 * the file that was written. */
 	for (size_t i = 0; i < c->n_sources; i++)

@@ -54,7 +54,7 @@ struct config {
 	char *state_dir;             /* absolute; see config_default_state_dir */
 	char *plugin_dir;            /* absolute or NULL: the loader's default */
 	int log_level;               /* VIGIL_LOG_*; -1: not set in the file */
-	char *rules_path;            /* absolute, or NULL when the file has no rules: */
+	char *rules_path;            /* absolute; without rules:, rules.d/ beside the file if it exists, else NULL */
 	struct config_defaults defaults;
 	struct instance_config *sources;
 	size_t n_sources;

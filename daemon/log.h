@@ -14,7 +14,7 @@ int log_level_parse(const char *text);
 
 /* One line; `prefix` (an instance name) may be NULL. Thread-safe. */
 void log_msg(enum vigil_log_level level, const char *prefix, const char *fmt, ...) VIGIL_PRINTF(3, 4);
-void log_vmsg(enum vigil_log_level level, const char *prefix, const char *fmt, va_list ap);
+void log_vmsg(enum vigil_log_level level, const char *prefix, const char *fmt, va_list ap) VIGIL_PRINTF(3, 0);
 
 #define log_error(...) log_msg(VIGIL_LOG_ERROR, NULL, __VA_ARGS__)
 #define log_warn(...) log_msg(VIGIL_LOG_WARNING, NULL, __VA_ARGS__)

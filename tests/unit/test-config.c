@@ -261,7 +261,10 @@ static void test_builtin_defaults(void **state)
 	assert_int_equal(df->delivery_timeout_ms, 60000);
 	assert_int_equal(df->max_age_ms, 3 * 86400000LL);
 	assert_int_equal(c->log_level, -1);
-	assert_null(c->rules_path);
+	/* No rules: key: the rules.d/ directory beside the file (the fixture has one). */
+	char *beside = xasprintf("%s/rules.d", tmpdir);
+	assert_string_equal(c->rules_path, beside);
+	free(beside);
 	assert_null(c->plugin_dir);
 	assert_string_equal(c->state_dir, "/run/state/vigil");
 	assert_int_equal(c->sources[0].interval_ms, 15 * 60000);
