@@ -29,7 +29,16 @@ struct instance_set {
 	size_t n_sources;
 	struct instance **sinks;
 	size_t n_sinks;
+	char **left_out;                 /* optional sources that could not be prepared */
+	size_t n_left_out;
 };
+
+static void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
 
 static void set_free(struct instance_set *s)
 {
@@ -41,6 +50,7 @@ static void set_free(struct instance_set *s)
 			instance_free(s->sinks[i]);
 	free(s->sources);
 	free(s->sinks);
+	names_free(s->left_out, s->n_left_out);
 	memset(s, 0, sizeof *s);
 }
 
@@ -56,7 +66,8 @@ static void append(struct instance ***list, size_t *n, struct instance *inst)
  * any other problem goes to `diags` (and makes the configuration invalid).
  */
 static void prepare_list(struct daemon *d, struct instance_config *ics, size_t n,
-                         struct instance ***out, size_t *n_out, struct diags *diags)
+                         struct instance ***out, size_t *n_out, struct instance_set *set,
+                         struct diags *diags)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct diags local = { 0 };
@@ -67,6 +78,11 @@ static void prepare_list(struct daemon *d, struct instance_config *ics, size_t n
 			for (size_t j = 0; j < local.n; j++)
 				log_msg(VIGIL_LOG_WARNING, ics[i].name, "optional, left out: %s",
 				        local.msgs[j]);
+			if (ics[i].kind == INSTANCE_SOURCE) {
+				set->left_out = xrealloc(set->left_out,
+				                         (set->n_left_out + 1) * sizeof *set->left_out);
+				set->left_out[set->n_left_out++] = xstrdup(ics[i].name);
+			}
 		} else {
 			for (size_t j = 0; j < local.n; j++) {
 				diags->msgs = xrealloc(diags->msgs, (diags->n + 1) * sizeof *diags->msgs);
@@ -84,8 +100,8 @@ static void prepare_set(struct daemon *d, struct config *c, struct instance_set 
 	/* instance_prepare reads d->config (the base directory of paths). */
 	struct config *running = d->config;
 	d->config = c;
-	prepare_list(d, c->sources, c->n_sources, &set->sources, &set->n_sources, diags);
-	prepare_list(d, c->sinks, c->n_sinks, &set->sinks, &set->n_sinks, diags);
+	prepare_list(d, c->sources, c->n_sources, &set->sources, &set->n_sources, set, diags);
+	prepare_list(d, c->sinks, c->n_sinks, &set->sinks, &set->n_sinks, set, diags);
 	d->config = running;
 }
 
@@ -177,6 +193,11 @@ static void on_once_check(evutil_socket_t fd, short what, void *arg)
 				        !s->created ? "it did not start" :
 				        s->last_error ? s->last_error : "unknown error");
 			}
+		}
+		for (size_t i = 0; i < d->n_left_out; i++) {
+			d->exit_code = 1;
+			fprintf(stderr, "vigild: source %s failed: it was left out (see the "
+			        "warnings above)\n", d->left_out[i]);
 		}
 		event_base_loopexit(d->base, NULL);
 		return;
@@ -298,6 +319,11 @@ static void reload(struct daemon *d)
 	d->n_sources = next.n_sources;
 	d->sinks = next.sinks;
 	d->n_sinks = next.n_sinks;
+	names_free(d->left_out, d->n_left_out);
+	d->left_out = next.left_out;
+	d->n_left_out = next.n_left_out;
+	next.left_out = NULL;
+	next.n_left_out = 0;
 
 	if (strcmp(c->state_dir, d->config->state_dir))
 		log_warn("state_dir changed: takes effect at the next start");
@@ -377,6 +403,9 @@ static void teardown(struct daemon *d)
 		instance_free(d->sinks[i]);
 	free(d->sources);
 	free(d->sinks);
+	names_free(d->left_out, d->n_left_out);
+	d->left_out = NULL;
+	d->n_left_out = 0;
 	d->sources = d->sinks = NULL;
 	d->n_sources = d->n_sinks = 0;
 	dispatcher_free(d->dispatcher);
@@ -457,10 +486,13 @@ int daemon_run(const char *config_path, bool once)
 	d.n_sources = set.n_sources;
 	d.sinks = set.sinks;
 	d.n_sinks = set.n_sinks;
+	d.left_out = set.left_out;
+	d.n_left_out = set.n_left_out;
 	memset(&set, 0, sizeof set);
 	d.dispatcher = dispatcher_new(&d);
 
-	struct instance_set running = { d.sources, d.n_sources, d.sinks, d.n_sinks };
+	struct instance_set running = { .sources = d.sources, .n_sources = d.n_sources,
+	                                .sinks = d.sinks, .n_sinks = d.n_sinks };
 	if (create_set(&running) < 0) {
 		log_error("not starting: a required source or sink failed to start "
 		          "(mark it `optional: true` to run without it)");

@@ -75,6 +75,8 @@ struct daemon {
 	size_t n_sources;
 	struct instance **sinks;
 	size_t n_sinks;
+	char **left_out;                 /* optional sources left out (failed to prepare) */
+	size_t n_left_out;
 
 	bool once;                       /* --once: one round, deliver, exit */
 	bool stopping;

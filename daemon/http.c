@@ -70,6 +70,7 @@ struct http_call {
 	char *method;                /* for the log */
 	char *body;                  /* POSTFIELDS is not copied by curl */
 	bool conditional;
+	char *validator_scope;       /* whose stored validators to send */
 	bool is_file;
 	bool has_inm, has_ims;       /* caller sent its own validators */
 	int64_t timeout_ms;
@@ -225,6 +226,7 @@ static void call_free(struct http_call *call)
 	free(call->body);
 	free(call->method);
 	free(call->url);
+	free(call->validator_scope);
 	free(call);
 }
 
@@ -647,9 +649,9 @@ static void add_validators(struct http_call *call)
 	struct state *st = call->engine->st;
 	char *etag = NULL, *lm = NULL;
 
-	if (!call->conditional || !st)
+	if (!call->conditional || !st || !call->validator_scope)
 		return;
-	if (state_validators_get(st, call->url, &etag, &lm) < 0)
+	if (state_validators_get(st, call->validator_scope, call->url, &etag, &lm) < 0)
 		return;
 	if (etag && *etag && !call->has_inm)
 		header_append(&call->req_headers, "If-None-Match", etag);
@@ -955,6 +957,8 @@ struct http_call *http_engine_request(struct http_engine *engine,
 	call->method = xstrdup(method);
 	call->is_file = is_file;
 	call->conditional = req.flags & VIGIL_HTTP_CONDITIONAL;
+	call->validator_scope = options && options->validator_scope ?
+	                        strdup(options->validator_scope) : NULL;
 	call->has_inm = has_header(options->headers, options->n_headers, "If-None-Match") ||
 	                has_header(req.headers, req.n_headers, "If-None-Match");
 	call->has_ims = has_header(options->headers, options->n_headers, "If-Modified-Since") ||

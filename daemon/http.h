@@ -29,12 +29,15 @@ struct http_call_options {
 	const struct vigil_kv *headers;  /* added before the request's own */
 	size_t n_headers;
 	const char *allow_file_url;  /* a file:// URL this call may fetch (the source's own), or NULL */
+	const char *validator_scope; /* conditional requests use the validators stored
+	                                for (scope, URL): the source's name; NULL: none */
 	int64_t timeout_ms;          /* 0: request's or limits' value */
 	int64_t max_body;            /* 0: request's or limits' value */
 };
 
 /*
- * `st` (may be NULL) supplies the stored validators for conditional requests;
+ * `st` (may be NULL) supplies the stored validators for conditional requests
+ * (looked up by options->validator_scope and the request URL);
  * the engine never writes them (the host does, when a poll succeeds).
  */
 struct http_engine *http_engine_new(struct event_base *base, const struct http_limits *limits,

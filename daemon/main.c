@@ -8,6 +8,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "plugin-loader.h"
 
 static void usage(FILE *out)
 {
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 		"      --once          poll every source once, deliver, exit (1 if a source failed)\n"
 		"      --list-alerts   list undelivered and failed alerts of the outbox\n"
 		"      --failed        with --list-alerts: only failed ones (dead letters)\n"
+		"      --plugin-help NAME  describe a plugin and its options\n"
 		"  -v, --verbose       log at debug level\n"
 		"  -q, --quiet         log errors and warnings only\n"
 		"      --version       print the version\n"
@@ -32,20 +34,21 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_ONCE, OPT_LIST, OPT_FAILED, OPT_VERSION };
+	enum { OPT_CHECK = 256, OPT_ONCE, OPT_LIST, OPT_FAILED, OPT_VERSION, OPT_PLUGIN_HELP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "list-alerts", no_argument, NULL, OPT_LIST },
 		{ "failed", no_argument, NULL, OPT_FAILED },
+		{ "plugin-help", required_argument, NULL, OPT_PLUGIN_HELP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL;
+	const char *config = NULL, *plugin_help = NULL;
 	bool check = false, once = false, list = false, failed = false;
 	int c;
 
@@ -57,6 +60,7 @@ int main(int argc, char **argv)
 		case OPT_ONCE: once = true; break;
 		case OPT_LIST: list = true; break;
 		case OPT_FAILED: failed = true; break;
+		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
 		case 'v': setenv("VIGIL_LOG_LEVEL", "debug", 1); break;
 		case 'q': setenv("VIGIL_LOG_LEVEL", "warning", 1); break;
 		case OPT_VERSION:
@@ -81,7 +85,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int code;
-	if (check)
+	if (plugin_help)
+		code = plugin_help_print(plugin_help, stdout);
+	else if (check)
 		code = daemon_check(config);
 	else if (list)
 		code = daemon_list_alerts(config, failed);

@@ -130,7 +130,7 @@ static int commit_poll(struct instance *src, bool ok, const char *error, int *n_
 	if (ok) {
 		for (size_t i = 0; i < src->n_validators; i++) {
 			struct pending_validator *v = &src->validators[i];
-			if (state_validators_put(st, v->url, v->etag, v->last_modified) < 0)
+			if (state_validators_put(st, src->name, v->url, v->etag, v->last_modified) < 0)
 				goto fail;
 		}
 		if (!state_source_baselined(st, src->name) &&

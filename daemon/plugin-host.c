@@ -233,6 +233,7 @@ static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
 		.n_headers = inst->cfg->n_headers,
 		.timeout_ms = inst->cfg->timeout_ms,
 		.max_body = inst->cfg->max_body,
+		.validator_scope = inst->name,
 	};
 	/* file:// only for a source's own configured URL, never a redirect target
 	 * or anything a document names. */

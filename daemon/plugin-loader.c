@@ -1,6 +1,7 @@
 /* plugin-loader.c - finding, opening and checking plugin shared objects */
 #include "plugin-loader.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -140,6 +141,36 @@ static char *find_file(const struct plugin_loader *l, const char *name)
 	return found;
 }
 
+/* The plugin in the directories whose name is closest to `name`, or NULL. Caller frees. */
+static char *closest_plugin(const struct plugin_loader *l, const char *name)
+{
+	char *dirs = xstrdup(l->dirs);
+	char **names = NULL;
+	size_t n = 0;
+	char *save = NULL;
+	for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		DIR *dp = opendir(dir);
+		struct dirent *e;
+		while (dp && (e = readdir(dp))) {
+			size_t len = strlen(e->d_name);
+			if (len <= 3 || strcmp(e->d_name + len - 3, ".so"))
+				continue;
+			names = xrealloc(names, (n + 1) * sizeof *names);
+			names[n] = xstrdup(e->d_name);
+			names[n++][len - 3] = '\0';
+		}
+		if (dp)
+			closedir(dp);
+	}
+	const char *best = closest_match(name, (const char *const *)names, n);
+	char *out = xstrdup(best);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(dirs);
+	return out;
+}
+
 const struct loaded_plugin *plugin_loader_get(struct plugin_loader *l, const char *name,
                                               struct diags *d, const char *file,
                                               int line, int column)
@@ -155,8 +186,11 @@ const struct loaded_plugin *plugin_loader_get(struct plugin_loader *l, const cha
 	}
 	char *path = find_file(l, name);
 	if (!path) {
-		diag_add(d, file, line, column, "no plugin \"%s\": %s.so not found in %s",
-		         name, name, l->dirs);
+		char *guess = closest_plugin(l, name);
+		diag_add(d, file, line, column, "no plugin \"%s\": %s.so not found in %s%s%s%s",
+		         name, name, l->dirs, guess ? " (did you mean \"" : "", guess ? guess : "",
+		         guess ? "\"?)" : "");
+		free(guess);
 		return NULL;
 	}
 	void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -200,4 +234,51 @@ const struct loaded_plugin *plugin_loader_get(struct plugin_loader *l, const cha
 	log_debug("loaded plugin %s %s (ABI %u.%u) from %s", desc->name,
 	          desc->version ? desc->version : "?", desc->abi_major, desc->abi_minor, path);
 	return p;
+}
+
+static const char *option_type_name(enum vigil_option_type t)
+{
+	switch (t) {
+	case VIGIL_OPT_STRING: return "string";
+	case VIGIL_OPT_INT: return "integer";
+	case VIGIL_OPT_BOOL: return "boolean";
+	case VIGIL_OPT_DURATION: return "duration";
+	case VIGIL_OPT_STRING_LIST: return "list of strings";
+	case VIGIL_OPT_MAP: return "mapping";
+	case VIGIL_OPT_PATH: return "path";
+	case VIGIL_OPT_NUMBER: return "number";
+	}
+	return "?";
+}
+
+int plugin_help_print(const char *name, FILE *out)
+{
+	char *dirs = plugin_dirs_resolve(NULL);
+	struct plugin_loader *l = plugin_loader_new(dirs);
+	struct diags d = { 0 };
+	const struct loaded_plugin *p = plugin_loader_get(l, name, &d, NULL, 0, 0);
+	int code = 0;
+	if (!p) {
+		diags_print(&d, stderr);
+		code = 1;
+	} else {
+		const struct vigil_plugin *desc = p->desc;
+		fprintf(out, "%s %s (%s plugin, ABI %u.%u): %s\n%s\n\noptions:\n", desc->name,
+		        desc->version ? desc->version : "", desc->kind == VIGIL_PLUGIN_SOURCE ?
+		        "source" : "sink", desc->abi_major, desc->abi_minor,
+		        desc->description ? desc->description : "", p->path);
+		for (size_t i = 0; i < desc->n_options; i++) {
+			const struct vigil_option *o = &desc->options[i];
+			fprintf(out, "  %-16s %s%s%s%s\n      %s\n", o->key, option_type_name(o->type),
+			        o->required ? ", required" : "", o->default_value ? ", default " : "",
+			        o->default_value ? o->default_value : "",
+			        o->description ? o->description : "");
+		}
+		if (!desc->n_options)
+			fprintf(out, "  (none)\n");
+	}
+	diags_clear(&d);
+	plugin_loader_free(l);
+	free(dirs);
+	return code;
 }

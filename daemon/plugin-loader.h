@@ -2,6 +2,7 @@
 #ifndef VIGIL_DAEMON_PLUGIN_LOADER_H
 #define VIGIL_DAEMON_PLUGIN_LOADER_H
 
+#include <stdio.h>
 #include <vigil/plugin.h>
 #include "diag.h"
 
@@ -39,5 +40,9 @@ int plugin_check(const struct vigil_plugin *desc, char **why);
 /* The plugin directories: $VIGIL_PLUGIN_DIR, else `configured`, else the
  * installed default. Caller frees. */
 char *plugin_dirs_resolve(const char *configured);
+
+/* Print a plugin's description and option table (from the plugin directories
+ * of plugin_dirs_resolve(NULL)). Returns an exit code. */
+int plugin_help_print(const char *name, FILE *out);
 
 #endif

@@ -31,10 +31,12 @@ static const char *const migrations[] = {
 	"  at INTEGER NOT NULL"
 	");"
 	"CREATE TABLE validators ("
-	"  url TEXT PRIMARY KEY NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  url TEXT NOT NULL,"
 	"  etag TEXT,"
 	"  last_modified TEXT,"
-	"  updated INTEGER NOT NULL"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (source, url)"
 	");"
 	"CREATE TABLE health ("
 	"  source TEXT PRIMARY KEY NOT NULL,"
@@ -488,17 +490,18 @@ int state_source_set_baselined(struct state *st, const char *source, int64_t now
 	return stmt_exec(st, s, "recording a baseline");
 }
 
-int state_validators_get(struct state *st, const char *url, char **etag, char **last_modified)
+int state_validators_get(struct state *st, const char *source, const char *url, char **etag,
+                         char **last_modified)
 {
 	if (etag)
 		*etag = NULL;
 	if (last_modified)
 		*last_modified = NULL;
 	sqlite3_stmt *s = state_stmt(st, "SELECT etag, last_modified FROM validators "
-	                                 "WHERE url = ?1");
+	                                 "WHERE source = ?1 AND url = ?2");
 	if (!s)
 		return -EIO;
-	if (bind_text(s, 1, url))
+	if (bind_text(s, 1, source) || bind_text(s, 2, url))
 		return bind_error(st, s, "reading validators");
 	int ret;
 	int rc = sqlite3_step(s);
@@ -517,17 +520,18 @@ int state_validators_get(struct state *st, const char *url, char **etag, char **
 	return ret;
 }
 
-int state_validators_put(struct state *st, const char *url, const char *etag,
-                         const char *last_modified)
+int state_validators_put(struct state *st, const char *source, const char *url,
+                         const char *etag, const char *last_modified)
 {
 	sqlite3_stmt *s = state_stmt(st,
-		"INSERT INTO validators (url, etag, last_modified, updated) VALUES (?1, ?2, ?3, ?4) "
-		"ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, "
+		"INSERT INTO validators (source, url, etag, last_modified, updated) "
+		"VALUES (?1, ?2, ?3, ?4, ?5) "
+		"ON CONFLICT (source, url) DO UPDATE SET etag = excluded.etag, "
 		"last_modified = excluded.last_modified, updated = excluded.updated");
 	if (!s)
 		return -EIO;
-	if (bind_text(s, 1, url) || bind_text(s, 2, etag) || bind_text(s, 3, last_modified) ||
-	    sqlite3_bind_int64(s, 4, now_s()))
+	if (bind_text(s, 1, source) || bind_text(s, 2, url) || bind_text(s, 3, etag) ||
+	    bind_text(s, 4, last_modified) || sqlite3_bind_int64(s, 5, now_s()))
 		return bind_error(st, s, "storing validators");
 	return stmt_exec(st, s, "storing validators");
 }

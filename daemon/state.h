@@ -49,12 +49,14 @@ bool state_seen_has(struct state *st, const char *source, const char *key);
 bool state_source_baselined(struct state *st, const char *source);
 int state_source_set_baselined(struct state *st, const char *source, int64_t now);
 
-/* HTTP validators per URL. get: 0 (either may be NULL, caller frees) or -ENOENT
- * (both set to NULL); etag or last_modified may be NULL when not wanted.
- * put replaces both. */
-int state_validators_get(struct state *st, const char *url, char **etag, char **last_modified);
-int state_validators_put(struct state *st, const char *url, const char *etag,
-                         const char *last_modified);
+/* HTTP validators per (source, URL): two sources on one URL never hide a
+ * document from each other. get: 0 (either may be NULL, caller frees) or
+ * -ENOENT (both set to NULL); etag or last_modified may be NULL when not
+ * wanted. put replaces both. */
+int state_validators_get(struct state *st, const char *source, const char *url, char **etag,
+                         char **last_modified);
+int state_validators_put(struct state *st, const char *source, const char *url,
+                         const char *etag, const char *last_modified);
 
 /* Source health. */
 struct source_health {

@@ -2,6 +2,7 @@
 """The daemon with the abi suite's fixture plugins: failing and refused instances, `optional:`."""
 
 import re
+import signal
 
 import vigiltest
 from vigiltest import VigilTestCase
@@ -115,6 +116,47 @@ class AbiDaemonTest(VigilTestCase):
         self.assertEqual(self.alert_item_ids(), ['good-1'])
         self.assertExit(r, 1)
         self.assertRegex(r.stderr, r'vigild: source old failed')
+
+    def daemon_config(self, *sources):
+        self.write_config({
+            'defaults': {'interval': '1s', 'startup_spread': '1s'},
+            'sources': [GOOD] + list(sources),
+            'sinks': [self.log_sink()],
+        })
+
+    def test_reload_undone_when_a_required_source_fails_to_start(self):
+        self.daemon_config()
+        d = self.start_daemon(plugin_dirs=self.plugin_dirs)
+        d.wait_log(r'info: good: poll ok')
+        self.daemon_config({'name': 'moon', 'plugin': 'fixture-fails-create'},
+                           {'name': 'extra', 'plugin': 'fixture-good', 'count': 2})
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'error: moon: cannot reach the moon')
+        d.wait_log(r'error: reload refused: an instance failed to start; '
+                   r'the running configuration stays in force')
+        # The old configuration keeps polling; nothing of the new one runs.
+        d.wait_log(r'info: good: poll ok')
+        d.wait_log(r'info: good: poll ok')
+        self.assertEqual(d.matches(r'extra: poll'), [])
+        self.assertEqual(len(d.matches(r'debug: good: started')), 1)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.alert_item_ids(), ['good-1'])
+
+    def test_reload_with_an_optional_source_failing_to_start(self):
+        self.daemon_config()
+        d = self.start_daemon(plugin_dirs=self.plugin_dirs)
+        d.wait_log(r'info: good: poll ok')
+        self.daemon_config({'name': 'moon', 'plugin': 'fixture-fails-create', 'optional': True},
+                           {'name': 'extra', 'plugin': 'fixture-good', 'count': 2,
+                            'alert_on_first_poll': True})
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'warning: moon: optional: running without it until the next reload')
+        d.wait_log(r'info: reloaded: 3 sources, 1 sinks')
+        d.wait_log(r'info: extra: poll ok')
+        d.wait_count(r'debug: out: alert \d+ delivered', 2)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(sorted((a['source'], a['item']['id']) for a in self.alerts()),
+                         [('extra', 'good-1'), ('good', 'good-1')])
 
     def test_missing_method_is_refused(self):
         self.config({'name': 'half', 'plugin': 'fixture-missing-method'})

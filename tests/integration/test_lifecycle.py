@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """vigild's life cycle: --check, SIGTERM, SIGHUP reloads, --list-alerts."""
 
+import os
 import re
 import signal
+import unittest
 
 import vigiltest
 from vigiltest import VigilTestCase
+
+SYSTEM_CONFIGS = ('/etc/vigil/vigil.yaml', '/usr/local/etc/vigil/vigil.yaml')
 
 # A configuration whose lines and columns the tests below rely on.
 BAD_DURATION = '''\
@@ -53,7 +57,8 @@ class CheckTest(VigilTestCase):
         self.assertOk(r)
         self.assertRegex(r.stdout, r'vigil\.yaml: OK \(2 sources, 1 sinks, \d+ rules\)')
         # --check neither starts anything nor writes state.
-        self.assertFalse(self.read_file('alerts.jsonl', '') != '')
+        self.assertFalse(os.path.exists(self.path('alerts.jsonl')))
+        self.assertFalse(os.path.exists(self.state_dir))
 
     def test_check_found_through_vigil_config(self):
         self.good_config()
@@ -190,10 +195,74 @@ sources:
         self.assertIn('%s:3:13: error: ' % path, r.stderr)
 
 
+class FilesTest(VigilTestCase):
+    """Where vigild finds its configuration and puts its state."""
+
+    def config_text(self, state_dir=None):
+        self.server.write_items('a.jsonl', [{'id': 'a-1', 'title': 'one'}])
+        config = {
+            'sources': [self.jsonl_source('a', self.server.file_url('a.jsonl'),
+                                          alert_on_first_poll=True)],
+            'sinks': [self.log_sink()],
+        }
+        if state_dir:
+            config = {'state_dir': state_dir, **config}
+        return vigiltest.to_yaml(config)
+
+    def test_paths_are_relative_to_the_config_file(self):
+        path = self.write_file('conf/vigil.yaml', self.config_text(state_dir='st'))
+        r = self.once(config=path)
+        self.assertOk(r)
+        self.assertEqual(len(self.alerts('conf/alerts.jsonl')), 1)
+        self.assertTrue(os.path.exists(self.path('conf', 'st', 'state.db')))
+        self.assertFalse(os.path.exists(self.path('alerts.jsonl')))
+
+    def test_state_directory_from_the_environment(self):
+        self.write_file('vigil.yaml', self.config_text())
+        sd = self.path('systemd-state')
+        r = self.once(env={'STATE_DIRECTORY': sd + ':' + self.path('other')})
+        self.assertOk(r)
+        self.assertIn('state %s' % sd, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(sd, 'state.db')))
+        # The same state again: nothing new.
+        r = self.once(env={'STATE_DIRECTORY': sd})
+        self.assertOk(r)
+        self.assertEqual(len(self.alerts()), 1)
+
+    def test_state_in_xdg_state_home_by_default(self):
+        self.write_file('vigil.yaml', self.config_text())
+        r = self.once()
+        self.assertOk(r)
+        self.assertTrue(os.path.exists(self.path('xdg-state', 'vigil', 'state.db')))
+
+    def test_config_from_xdg_config_home(self):
+        self.write_file('xdg-config/vigil/vigil.yaml', self.config_text(state_dir='state'))
+        r = self.once(config=False)
+        self.assertOk(r)
+        self.assertEqual(len(self.alerts('xdg-config/vigil/alerts.jsonl')), 1)
+
+    def test_state_dir_that_cannot_be_created(self):
+        self.write_file('not-a-dir', 'a file\n')
+        self.write_file('vigil.yaml', self.config_text(state_dir='not-a-dir/state'))
+        r = self.once()
+        self.assertExit(r, 1)
+        self.assertIn('cannot create state directory %s' % self.path('not-a-dir', 'state'),
+                      r.stderr)
+        self.assertEqual(self.alerts(), [])
+
+    @unittest.skipIf(any(os.path.exists(p) for p in SYSTEM_CONFIGS),
+                     'a system-wide vigil configuration exists')
+    def test_no_config_anywhere(self):
+        r = self.check(config=False)
+        self.assertExit(r, 1)
+        self.assertIn('no configuration file found; tried %s'
+                      % self.path('xdg-config', 'vigil', 'vigil.yaml'), r.stderr)
+
+
 class SignalTest(VigilTestCase):
     """A running vigild: SIGTERM stops it, SIGHUP reloads it."""
 
-    def config(self, *sources, extra=''):
+    def config(self, *sources):
         self.write_config({
             'defaults': {'interval': '1s', 'startup_spread': '1s'},
             'sources': list(sources),

@@ -112,6 +112,39 @@ class PipelineTest(VigilTestCase):
         self.assertOk(self.once())
         self.assertEqual(self.alert_item_ids(), ['a-2', 'b-2'])
 
+    def test_new_source_on_a_known_url_gets_the_document(self):
+        # HTTP validators belong to the source that stored them: a second source
+        # on the same URL must not get a 304 for a document it has never seen.
+        self.server.write_items('news.jsonl', ITEMS[:2])
+        self.config(self.feed_source('a', alert_on_first_poll=True))
+        self.assertOk(self.once())
+        self.assertEqual(self.alert_item_ids(), ['n-1', 'n-2'])
+
+        self.config(self.feed_source('a', alert_on_first_poll=True),
+                    self.feed_source('b', alert_on_first_poll=True))
+        r = self.once()
+        self.assertOk(r)
+        self.assertRegex(r.stderr, r'b: poll ok in \d+ ms: 2 items, 2 new, 2 alerts')
+        self.assertEqual([(a['source'], a['item']['id']) for a in self.alerts()[2:]],
+                         [('b', 'n-1'), ('b', 'n-2')])
+
+    def test_renamed_source_baseline_then_only_new_items(self):
+        # Renaming a source starts a new silent baseline. It must record the
+        # document's current items, so that later only really new ones alert.
+        self.server.write_items('news.jsonl', ITEMS)
+        self.config(self.feed_source('news'))
+        self.assertOk(self.once())
+
+        self.config(self.feed_source('world-news'))
+        r = self.once()
+        self.assertOk(r)
+        self.assertIn('world-news: first poll: 3 items recorded as the baseline', r.stderr)
+
+        self.server.write_items('news.jsonl', ITEMS + [{'id': 'n-4', 'title': 'Fourth'}])
+        self.assertOk(self.once())
+        self.assertEqual([(a['source'], a['item']['id']) for a in self.alerts()],
+                         [('world-news', 'n-4')])
+
     def test_dedupe_within_one_poll(self):
         self.server.write_items('dup.jsonl', [
             {'id': 'same', 'title': 'first copy'},

@@ -60,13 +60,13 @@ class RestartTest(VigilTestCase):
         r = self.deliver_with_log_sink()
         self.assertRegex(r.stderr, r'2 deliveries were in flight at the last stop; '
                                    r'they will be retried')
-        self.assertEqual(self.alert_item_ids(), ['r-1', 'r-2'])
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
         self.assertEqual(self.listed(), [])
 
         # Another run: nothing is delivered twice, nothing is fetched as new.
         r = self.once(plugin_dirs=self.plugin_dirs)
         self.assertOk(r)
-        self.assertEqual(self.alert_item_ids(), ['r-1', 'r-2'])
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
 
     def test_retry_after_sigkill_keeps_the_idempotency_key(self):
         d = self.start_hanging()
@@ -97,7 +97,7 @@ class RestartTest(VigilTestCase):
         d.wait_count(r'debug: out: alert \d+ delivered', 2, timeout=vigiltest.WAIT + 15)
         self.assertEqual(len(d.matches(r'debug: out: delivering alert \d+ \(attempt 2\)')), 2)
         self.assertEqual(d.stop(), 0)
-        self.assertEqual(self.alert_item_ids(), ['r-1', 'r-2'])
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
         self.assertEqual(self.listed(), [])
 
     def test_sigterm_with_a_hung_sink_keeps_the_alerts(self):
@@ -111,7 +111,40 @@ class RestartTest(VigilTestCase):
         self.assertEqual(sorted((r[2], r[3]) for r in rows), [('out', 'pending')] * 2)
 
         self.deliver_with_log_sink()
-        self.assertEqual(self.alert_item_ids(), ['r-1', 'r-2'])
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
+        self.assertEqual(self.listed(), [])
+
+    def test_second_sigterm_stops_at_once(self):
+        d = self.start_hanging(shutdown_timeout='1m')
+        d.signal(signal.SIGTERM)
+        d.wait_log(r'info: SIGTERM: finishing polls and deliveries in progress')
+        d.signal(signal.SIGTERM)
+        # Well before the one-minute shutdown timeout.
+        self.assertEqual(d.wait(timeout=vigiltest.WAIT), 0)
+        self.assertRegex(d.log(), r'warning: SIGTERM again: stopping now')
+        self.assertEqual(sorted((r[2], r[3]) for r in self.listed()), [('out', 'pending')] * 2)
+        self.deliver_with_log_sink()
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
+
+    def test_once_gives_up_on_a_hung_sink_and_keeps_the_alerts(self):
+        self.hang_config(shutdown_timeout='1s')
+        r = self.once(plugin_dirs=self.plugin_dirs)
+        self.assertExit(r, 1)
+        self.assertRegex(r.stderr, r'--once: gave up waiting for 2 deliveries; they stay in the '
+                                   r'outbox')
+        self.assertEqual(sorted((r[2], r[3]) for r in self.listed()), [('out', 'pending')] * 2)
+        self.deliver_with_log_sink()
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
+
+    def test_reload_replacing_a_hung_sink_hands_its_deliveries_over(self):
+        d = self.start_hanging()
+        self.log_config()
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'info: reloaded: 1 sources, 1 sinks')
+        d.wait_count(r'debug: out: alert \d+ delivered', 2)
+        self.assertEqual(len(d.matches(r'debug: out: delivering alert \d+ \(attempt 2\)')), 2)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2'])
         self.assertEqual(self.listed(), [])
 
     def test_sink_that_never_answers_times_out(self):
@@ -136,7 +169,7 @@ class RestartTest(VigilTestCase):
         self.server.write_items('feed.jsonl', ITEMS + [{'id': 'r-3', 'title': 'Restart three'}])
         r = self.once(plugin_dirs=self.plugin_dirs)
         self.assertOk(r)
-        self.assertEqual(self.alert_item_ids(), ['r-1', 'r-2', 'r-3'])
+        self.assertEqual(sorted(self.alert_item_ids()), ['r-1', 'r-2', 'r-3'])
         ids = [a['id'] for a in self.alerts()]
         self.assertEqual(len(set(ids)), 3)
 

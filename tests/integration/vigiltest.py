@@ -16,7 +16,9 @@ Run outside meson, they default to the paths under ``<source>/build``
 Everything listens on and talks to 127.0.0.1 only. Any program's stderr that
 contains a sanitizer report fails the test (for AddressSanitizer builds).
 
-Set VIGIL_TEST_KEEP=1 to keep the temporary directories of failed tests.
+Set VIGIL_TEST_KEEP=1 to keep the temporary directories of failed tests;
+VIGIL_TEST_WAIT (default 20) and VIGIL_TEST_RUN_TIMEOUT (default 60) are the
+seconds to wait for a log line and for a vigild run to finish.
 """
 
 import calendar
@@ -356,8 +358,9 @@ class Daemon:
 
     def wait(self, timeout=None):
         """Wait for exit; returns the exit code. Kills and fails after timeout."""
+        timeout = RUN_TIMEOUT if timeout is None else timeout
         try:
-            self.returncode = self.proc.wait(timeout=RUN_TIMEOUT if timeout is None else timeout)
+            self.returncode = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -399,7 +402,6 @@ class VigilTestCase(unittest.TestCase):
         self.config_path = os.path.join(self.dir, 'vigil.yaml')
         self._server = None
         self._daemons = []
-        self._runs = 0
 
     def _remove_dir(self):
         keep = os.environ.get('VIGIL_TEST_KEEP') and not self._outcome_ok()
@@ -413,9 +415,8 @@ class VigilTestCase(unittest.TestCase):
         result = getattr(outcome, 'result', None)
         if result is None:
             return True
-        for _, errors in (('f', result.failures), ('e', result.errors)):
-            if any(t is self for t, _ in errors):
-                return False
+        if any(test is self for test, _ in result.failures + result.errors):
+            return False
         return getattr(outcome, 'success', True)
 
     # -- files --
@@ -524,7 +525,6 @@ class VigilTestCase(unittest.TestCase):
     def vigild(self, *args, config=None, timeout=None, plugin_dirs=None, env=None):
         """Run vigild to the end; returns a Result. `config` False: no -c."""
         cmd = self._args(config, args)
-        self._runs += 1
         try:
             p = subprocess.run(cmd, env=self.env(plugin_dirs, env), cwd=self.dir,
                                stdin=subprocess.DEVNULL, capture_output=True,

@@ -334,9 +334,11 @@ static void test_404_is_not_an_error(void **state)
 static void test_conditional_round_trip(void **state)
 {
 	struct env *env = *state;
-	struct result a = { 0 }, b = { 0 }, c = { 0 };
+	struct result a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 	const char *path = "/files/hello.txt";
 	struct vigil_http_request req = { .size = sizeof req, .flags = VIGIL_HTTP_CONDITIONAL };
+	struct http_call_options feed = { .validator_scope = "feed" };
+	struct http_call_options other = { .validator_scope = "other-feed" };
 
 	/* Nothing stored yet: a plain 200 with validators. */
 	req.url = url_of(env, &a, "127.0.0.1", path);
@@ -350,11 +352,11 @@ static void test_conditional_round_trip(void **state)
 
 	/* The engine never writes validators; the host does. */
 	char *etag = NULL, *lm = NULL;
-	assert_int_equal(state_validators_get(env->st, a.url, &etag, &lm), -ENOENT);
-	assert_int_equal(state_validators_put(env->st, a.url, a.etag, a.last_modified), 0);
+	assert_int_equal(state_validators_get(env->st, "feed", a.url, &etag, &lm), -ENOENT);
+	assert_int_equal(state_validators_put(env->st, "feed", a.url, a.etag, a.last_modified), 0);
 
 	req.url = url_of(env, &b, "127.0.0.1", path);
-	assert_non_null(start(env, &req, NULL, &b));
+	assert_non_null(start(env, &req, &feed, &b));
 	run_until(env, 2, 5000);
 	assert_int_equal(b.status, 304);
 	assert_int_equal(b.error, 0);
@@ -366,17 +368,26 @@ static void test_conditional_round_trip(void **state)
 	                    a.last_modified);
 	assert_int_equal(fixture_server_hits(env->srv, path), 2);
 
+	/* Another source fetching the same URL gets the document: validators
+	 * are kept per (source, URL). */
+	req.url = url_of(env, &d, "127.0.0.1", path);
+	assert_non_null(start(env, &req, &other, &d));
+	run_until(env, 3, 5000);
+	assert_int_equal(d.status, 200);
+	assert_null(fixture_server_last_header(env->srv, path, "If-None-Match"));
+
 	/* Without the flag, stored validators are not sent. */
 	req.flags = 0;
 	req.url = url_of(env, &c, "127.0.0.1", path);
-	assert_non_null(start(env, &req, NULL, &c));
-	run_until(env, 3, 5000);
+	assert_non_null(start(env, &req, &feed, &c));
+	run_until(env, 4, 5000);
 	assert_int_equal(c.status, 200);
 	assert_false(c.not_modified);
 	assert_null(fixture_server_last_header(env->srv, path, "If-None-Match"));
 	result_clear(&a);
 	result_clear(&b);
 	result_clear(&c);
+	result_clear(&d);
 }
 
 static void format_http_date(time_t t, char *buf, size_t len)

@@ -280,29 +280,33 @@ static void test_validators(void **ctx)
 	const char *url = "https://example.com/feed.xml";
 	char *etag = (char *)"junk", *lm = (char *)"junk";
 
-	assert_int_equal(state_validators_get(f->st, url, &etag, &lm), -ENOENT);
+	assert_int_equal(state_validators_get(f->st, "feed", url, &etag, &lm), -ENOENT);
 	assert_null(etag);
 	assert_null(lm);
 
-	assert_int_equal(state_validators_put(f->st, url, "\"abc\"", "Tue, 01 Oct 2024 10:00:00 GMT"), 0);
-	assert_int_equal(state_validators_get(f->st, url, &etag, &lm), 0);
+	assert_int_equal(state_validators_put(f->st, "feed", url, "\"abc\"", "Tue, 01 Oct 2024 10:00:00 GMT"), 0);
+	assert_int_equal(state_validators_get(f->st, "feed", url, &etag, &lm), 0);
 	assert_string_equal(etag, "\"abc\"");
 	assert_string_equal(lm, "Tue, 01 Oct 2024 10:00:00 GMT");
 	free(etag);
 	free(lm);
 
 	/* Overwrite replaces both; either may be NULL. */
-	assert_int_equal(state_validators_put(f->st, url, "W/\"def\"", NULL), 0);
-	assert_int_equal(state_validators_get(f->st, url, &etag, &lm), 0);
+	assert_int_equal(state_validators_put(f->st, "feed", url, "W/\"def\"", NULL), 0);
+	assert_int_equal(state_validators_get(f->st, "feed", url, &etag, &lm), 0);
 	assert_string_equal(etag, "W/\"def\"");
 	assert_null(lm);
 	free(etag);
 
 	/* Only one wanted. */
-	assert_int_equal(state_validators_get(f->st, url, NULL, &lm), 0);
+	assert_int_equal(state_validators_get(f->st, "feed", url, NULL, &lm), 0);
 	assert_null(lm);
-	assert_int_equal(state_validators_get(f->st, "https://example.com/other", &etag, NULL),
+	assert_int_equal(state_validators_get(f->st, "feed", "https://example.com/other", &etag, NULL),
 	                 -ENOENT);
+	assert_null(etag);
+
+	/* Another source on the same URL has validators of its own. */
+	assert_int_equal(state_validators_get(f->st, "other-feed", url, &etag, &lm), -ENOENT);
 	assert_null(etag);
 }
 
