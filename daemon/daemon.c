@@ -16,6 +16,7 @@
 #include "log.h"
 #include "match.h"
 #include "notify-systemd.h"
+#include "pidfile.h"
 #include "outbox.h"
 #include "plugin-host.h"
 #include "plugin-loader.h"
@@ -424,6 +425,7 @@ static void teardown(struct daemon *d)
 	state_close(d->state);
 	config_free(d->config);
 	free(d->config_path);
+	pidfile_release();
 }
 
 static struct http_limits limits_of(const struct config_defaults *def)
@@ -468,6 +470,8 @@ int daemon_run(const char *config_path, bool once)
 		log_error("cannot create the event loop");
 		goto fail;
 	}
+	if (!once && pidfile_acquire() == -EEXIST)
+		goto fail;
 	if (open_state(d.config, &d.state) < 0)
 		goto fail;
 	outbox_recover(d.state, now_s());

@@ -285,6 +285,20 @@ class SignalTest(VigilTestCase):
         self.assertRegex(log.splitlines()[-1], r'info: stopped$')
         self.assertEqual(self.alert_item_ids(), ['a-1'])
 
+    def test_pid_file_and_one_daemon_at_a_time(self):
+        self.config(self.source('a', 'a.jsonl'))
+        d = self.start_daemon()
+        d.wait_log(r'info: vigild \S+ started')
+        pid_path = self.path('xdg-runtime', 'vigil', 'vigild.pid')
+        with open(pid_path) as f:
+            self.assertEqual(int(f.read().strip()), d.proc.pid)
+        second = self.start_daemon()
+        self.assertEqual(second.wait(), 1)
+        self.assertRegex(second.log(), r'another vigild \(pid %d\) is running' % d.proc.pid)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+        self.assertFalse(os.path.exists(pid_path))
+
     def test_sigint_stops_gracefully(self):
         self.config(self.source('a', 'a.jsonl'))
         d = self.start_daemon()

@@ -500,6 +500,10 @@ class VigilTestCase(unittest.TestCase):
         env['TZ'] = 'UTC'         # log time stamps: see log_time()
         env['XDG_CONFIG_HOME'] = self.path('xdg-config')
         env['XDG_STATE_HOME'] = self.path('xdg-state')
+        # The pid file (one vigild per runtime dir) stays inside the test's dir.
+        env['XDG_RUNTIME_DIR'] = self.path('xdg-runtime')
+        os.makedirs(env['XDG_RUNTIME_DIR'], mode=0o700, exist_ok=True)
+        env.pop('RUNTIME_DIRECTORY', None)
         if plugin_dirs is None:
             plugin_dirs = [PLUGIN_DIR]
         env['VIGIL_PLUGIN_DIR'] = ':'.join(plugin_dirs)
