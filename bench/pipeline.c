@@ -1,4 +1,5 @@
 /* pipeline.c - benchmark: the per-item cost of a finished poll (copy, key, seen mark, match, outbox) */
+#include <stdio.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,12 +52,18 @@ static double run(struct state *st, struct matcher *m, int n, int batch, int off
 			if (state_seen_mark(st, "bench", key, 1795965139) == 1) {
 				struct match *ms = NULL;
 				size_t nm = 0;
-				matcher_match(m, &it->item, "bench", &ms, &nm);
+				matcher_match(m, &it->item, "bench", NULL, &ms, &nm);
 				json_t *j = item_to_json(&it->item);
 				char *ij = json_dumps(j, JSON_COMPACT);
 				for (size_t k = 0; k < nm; k++) {
-					struct outbox_alert a = { ms[k].rule, ms[k].severity, "bench",
-					                          ms[k].reason, ms[k].story_key, ij, 1795965139 };
+					struct outbox_alert a = {
+						.rule = ms[k].rule, .severity = ms[k].severity,
+						.source = "bench", .reason = ms[k].reason,
+						.story_key = ms[k].story_key, .item_json = ij,
+						.created = 1795965139, .reason_json = ms[k].reason_json,
+						.link = it->item.link, .title = it->item.title,
+						.item_id = it->item.id,
+					};
 					outbox_add(st, &a, sinks, 1, NULL);
 					(*alerts)++;
 				}
@@ -86,8 +93,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "state_open: %s\n", err);
 		return 1;
 	}
+	/* One rule that every generated item fires (each title names DeepSeek). */
+	char *rules = xasprintf("%s/rules.yaml", dir);
+	FILE *f = fopen(rules, "w");
+	if (!f || fputs("rules:\n  - name: bench\n    cooldown: 0\n    match: [DeepSeek]\n", f) < 0)
+		return 1;
+	fclose(f);
 	struct diags d = { 0 };
-	struct matcher *m = matcher_load(NULL, &d);
+	struct matcher *m = matcher_load(rules, NULL, &d);
+	if (!m) {
+		diags_print(&d, stderr);
+		return 1;
+	}
+	free(rules);
 
 	int alerts = 0;
 	double t_new = run(st, m, n, batch, 0, &alerts);

@@ -20,6 +20,7 @@
 #include "outbox.h"
 #include "plugin-host.h"
 #include "plugin-loader.h"
+#include "rules-watch.h"
 #include "scheduler.h"
 #include "state.h"
 #include "util.h"
@@ -127,6 +128,54 @@ static int create_set(struct instance_set *set)
 		}
 	}
 	return err;
+}
+
+/* Load the rules of `c`, checking the sink and source names they use. */
+static struct matcher *load_rules(const struct config *c, struct diags *diags)
+{
+	const char **sinks = xcalloc(c->n_sinks, sizeof *sinks);
+	const char **sources = xcalloc(c->n_sources, sizeof *sources);
+	for (size_t i = 0; i < c->n_sinks; i++)
+		sinks[i] = c->sinks[i].name;
+	for (size_t i = 0; i < c->n_sources; i++)
+		sources[i] = c->sources[i].name;
+	struct rules_context ctx = { sinks, c->n_sinks, sources, c->n_sources };
+	struct matcher *m = matcher_load(c->rules_path, &ctx, diags);
+	free(sinks);
+	free(sources);
+	return m;
+}
+
+/* A rule file changed (inotify, debounced): swap in the new rules if all of
+ * them are valid; otherwise keep the running ones and say why. */
+static void on_rules_changed(void *arg)
+{
+	struct daemon *d = arg;
+	struct diags diags = { 0 };
+	if (d->stopping)
+		return;
+	struct matcher *m = load_rules(d->config, &diags);
+	if (!m || diags.n) {
+		diags_log(&diags);
+		log_error("rules reload refused: %zu error%s above; the running rules stay in force",
+		          diags.n, diags.n == 1 ? "" : "s");
+		matcher_free(m);
+	} else {
+		matcher_free(d->matcher);
+		d->matcher = m;
+		log_info("rules reloaded from %s: %zu rules", d->config->rules_path,
+		         matcher_rule_count(m));
+	}
+	diags_clear(&diags);
+}
+
+static void watch_rules(struct daemon *d)
+{
+	rules_watch_free(d->rules_watch);
+	d->rules_watch = NULL;
+	if (d->config->rules_path && !d->once)
+		d->rules_watch = rules_watch_new(d->base, d->config->rules_path, 300,
+		                                 on_rules_changed, d);
 }
 
 /* ---- stopping and --once ---------------------------------------------- */
@@ -260,7 +309,7 @@ static void reload(struct daemon *d)
 	notify_systemd("RELOADING=1");
 	struct config *c = config_load(d->config_path, &diags);
 	if (c)
-		matcher = matcher_load(c->rules_path, &diags);
+		matcher = load_rules(c, &diags);
 	if (c && !diags.n)
 		prepare_set(d, c, &next, &diags);
 	if (diags.n) {
@@ -328,6 +377,8 @@ static void reload(struct daemon *d)
 
 	if (strcmp(c->state_dir, d->config->state_dir))
 		log_warn("state_dir changed: takes effect at the next start");
+	bool rules_moved = (c->rules_path == NULL) != (d->config->rules_path == NULL) ||
+	                   (c->rules_path && strcmp(c->rules_path, d->config->rules_path));
 	int level = c->log_level;
 	config_free(d->config);
 	d->config = c;
@@ -335,6 +386,8 @@ static void reload(struct daemon *d)
 		log_set_level((enum vigil_log_level)level);
 	matcher_free(d->matcher);
 	d->matcher = matcher;
+	if (rules_moved)
+		watch_rules(d);
 	scheduler_start(d);
 	dispatch_kick(d);
 	log_info("reloaded: %zu sources, %zu sinks, %zu rules", d->n_sources, d->n_sinks,
@@ -410,6 +463,7 @@ static void teardown(struct daemon *d)
 	d->sources = d->sinks = NULL;
 	d->n_sources = d->n_sinks = 0;
 	dispatcher_free(d->dispatcher);
+	rules_watch_free(d->rules_watch);
 	/* curl goes before the event base (hiperfifo's rule). */
 	http_engine_free(d->http);
 	matcher_free(d->matcher);
@@ -480,7 +534,7 @@ int daemon_run(const char *config_path, bool once)
 	char *dirs = plugin_dirs_resolve(d.config->plugin_dir);
 	d.loader = plugin_loader_new(dirs);
 	free(dirs);
-	d.matcher = matcher_load(d.config->rules_path, &diags);
+	d.matcher = load_rules(d.config, &diags);
 	if (!d.matcher)
 		goto invalid;
 	prepare_set(&d, d.config, &set, &diags);
@@ -513,6 +567,7 @@ int daemon_run(const char *config_path, bool once)
 
 	log_info("vigild %s started: %zu sources, %zu sinks, %zu rules, state %s", VIGIL_VERSION_STRING,
 	         d.n_sources, d.n_sinks, matcher_rule_count(d.matcher), d.config->state_dir);
+	watch_rules(&d);
 	scheduler_start(&d);
 	dispatch_kick(&d);
 	if (once)
@@ -549,7 +604,7 @@ int daemon_check(const char *config_path)
 		char *dirs = plugin_dirs_resolve(d.config->plugin_dir);
 		d.loader = plugin_loader_new(dirs);
 		free(dirs);
-		d.matcher = matcher_load(d.config->rules_path, &diags);
+		d.matcher = load_rules(d.config, &diags);
 		prepare_set(&d, d.config, &set, &diags);
 	}
 	if (diags.n) {

@@ -20,6 +20,7 @@ struct option_set;
 struct matcher;
 struct owned_item;
 struct dispatcher;
+struct rules_watch;
 
 /* A validator pair seen during a poll, stored when the poll succeeds. */
 struct pending_validator {
@@ -70,6 +71,7 @@ struct daemon {
 	struct plugin_loader *loader;
 	struct matcher *matcher;
 	struct dispatcher *dispatcher;
+	struct rules_watch *rules_watch; /* inotify on the rules path, or NULL */
 
 	struct instance **sources;
 	size_t n_sources;

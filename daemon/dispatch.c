@@ -29,6 +29,9 @@ struct vigil_delivery {
 	struct vigil_delivery *next;
 };
 
+/* After a failed release of held alerts, try again this much later. */
+#define RELEASE_RETRY_S 10
+
 struct dispatcher {
 	struct daemon *d;
 	struct event *kick;          /* zero-delay: run a round */
@@ -111,6 +114,61 @@ static void on_delivery_timeout(evutil_socket_t fd, short what, void *arg)
 	dispatch_kick(dl->disp->d);
 }
 
+static void source_fields(const struct outbox_source *v, size_t n, struct alert_source **out)
+{
+	*out = n ? xcalloc(n, sizeof **out) : NULL;
+	for (size_t i = 0; i < n; i++)
+		(*out)[i] = (struct alert_source){ .source = v[i].source, .link = v[i].link,
+		                                   .title = v[i].title, .item_id = v[i].item_id };
+}
+
+/* vigil's alert JSON of a delivery's alert, with its story's sources and, for
+ * a digest, its members (x NULL: without them). Caller frees; NULL if corrupt. */
+static char *render_alert(const struct outbox_delivery *row, const struct outbox_extras *x)
+{
+	struct alert_fields af = {
+		.id = row->alert_id, .rule = row->rule, .severity = row->severity,
+		.source = row->source, .reason = row->reason, .story_key = row->story_key,
+		.created = row->created, .item_json = row->item_json,
+	};
+	struct alert_source *sources = NULL;
+	struct alert_fields *members = NULL;
+	struct alert_source **member_sources = NULL;
+	size_t n_members = x ? x->n_members : 0;
+
+	if (x) {
+		af.reason_json = x->reason_json;
+		af.suppressed_json = x->noise_json;
+		source_fields(x->sources, x->n_sources, &sources);
+		af.sources = sources;
+		af.n_sources = x->n_sources;
+	}
+	if (n_members) {
+		members = xcalloc(n_members, sizeof *members);
+		member_sources = xcalloc(n_members, sizeof *member_sources);
+		for (size_t i = 0; i < n_members; i++) {
+			const struct outbox_member *m = &x->members[i];
+			source_fields(m->sources, m->n_sources, &member_sources[i]);
+			members[i] = (struct alert_fields){
+				.id = m->id, .rule = row->rule, .severity = m->severity,
+				.source = m->source, .reason = m->reason, .story_key = m->story_key,
+				.created = m->created, .item_json = m->item_json,
+				.reason_json = m->reason_json, .hold_kind = m->hold_kind,
+				.sources = member_sources[i], .n_sources = m->n_sources,
+			};
+		}
+		af.digest = members;
+		af.n_digest = n_members;
+	}
+	char *json = alert_json_render(&af);
+	for (size_t i = 0; i < n_members; i++)
+		free(member_sources[i]);
+	free(member_sources);
+	free(members);
+	free(sources);
+	return json;
+}
+
 /* Hand one claimed delivery to its sink. */
 static void start_delivery(struct dispatcher *disp, struct instance *sink,
                            struct outbox_delivery *row)
@@ -137,12 +195,19 @@ static void start_delivery(struct dispatcher *disp, struct instance *sink,
 	json_t *ij = json_loads(row->item_json ? row->item_json : "", 0, NULL);
 	dl->item = item_from_json(ij);
 	json_decref(ij);
-	struct alert_fields af = {
-		.id = row->alert_id, .rule = row->rule, .severity = row->severity,
-		.source = row->source, .reason = row->reason, .story_key = row->story_key,
-		.created = row->created, .item_json = row->item_json,
-	};
-	dl->json = alert_json_render(&af);
+	struct outbox_extras x;
+	int r = outbox_extras_get(d->state, row->alert_id, &x);
+	if (r == -EIO) {
+		/* Rendering without the story's sources would lose them silently. */
+		reschedule(d, row, 0, "could not read the alert's sources from the state database");
+		outbox_delivery_free(row);
+		item_free(dl->item);
+		free(dl);
+		return;
+	}
+	dl->json = render_alert(row, r == 0 ? &x : NULL);
+	if (r == 0)
+		outbox_extras_clear(&x);
 	if (!dl->item || !dl->json) {
 		/* A corrupt row can never be delivered; say so instead of looping. */
 		outbox_mark_failed(d->state, row->alert_id, row->sink,
@@ -178,7 +243,7 @@ static void start_delivery(struct dispatcher *disp, struct instance *sink,
 
 	log_msg(VIGIL_LOG_DEBUG, sink->name, "delivering alert %lld (attempt %u)",
 	        (long long)row->alert_id, row->attempts);
-	int r = sink->plugin->desc->methods->deliver(sink->state, &dl->alert, dl);
+	r = sink->plugin->desc->methods->deliver(sink->state, &dl->alert, dl);
 	if (r < 0 && is_live(disp, dl) && !dl->expired) {
 		/* deliver() refused without calling done(): a retry, not a loss. */
 		char *msg = xasprintf("deliver() failed: %s", strerror(-r));
@@ -187,7 +252,9 @@ static void start_delivery(struct dispatcher *disp, struct instance *sink,
 	}
 }
 
-static void arm_due(struct dispatcher *disp)
+/* Arm the timer for the next due delivery or end of a hold; after a failed
+ * release not sooner than RELEASE_RETRY_S (the due holds would fire at once). */
+static void arm_due(struct dispatcher *disp, bool release_failed)
 {
 	struct daemon *d = disp->d;
 	int64_t earliest = INT64_MAX;
@@ -197,6 +264,13 @@ static void arm_due(struct dispatcher *disp)
 		    when < earliest)
 			earliest = when;
 	}
+	/* Holds end on their own clock: a digest is due even for a sink
+	 * that has nothing else pending. */
+	int64_t when;
+	if (outbox_next_release(d->state, &when) == 0 && when < earliest)
+		earliest = when;
+	if (release_failed && earliest < now_s() + RELEASE_RETRY_S)
+		earliest = now_s() + RELEASE_RETRY_S;
 	evtimer_del(disp->due);
 	if (earliest == INT64_MAX)
 		return;
@@ -213,6 +287,11 @@ static void run_round(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (disp->paused)
 		return;
+	/* Holds that ended become deliveries first (a digest, or the alert itself). */
+	bool release_failed = outbox_release_due(d->state, now_s(), NULL) < 0;
+	if (release_failed)
+		log_msg(VIGIL_LOG_ERROR, "outbox", "could not release held alerts; trying again "
+		        "in %d s", RELEASE_RETRY_S);
 	for (size_t i = 0; i < d->n_sinks; i++) {
 		struct instance *sink = d->sinks[i];
 		if (!sink->created)
@@ -230,7 +309,7 @@ static void run_round(evutil_socket_t fd, short what, void *arg)
 			free(rows);
 		}
 	}
-	arm_due(disp);
+	arm_due(disp, release_failed);
 }
 
 struct dispatcher *dispatcher_new(struct daemon *d)

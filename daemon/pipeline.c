@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "match.h"
 #include "outbox.h"
 #include "plugin-loader.h"
+#include "rules.h"
 #include "scheduler.h"
 #include "state.h"
 #include "util.h"
@@ -53,46 +55,84 @@ static size_t alert_sinks(struct daemon *d, const struct match *m, const char **
 	return d->n_sinks;
 }
 
-/* Match one new item and put its alerts in the outbox. Returns alerts added or -EIO. */
-static int alert_item(struct instance *src, const struct vigil_item *item, int64_t now)
+/* The noise control of a rule. NULL for a match without a rule (the
+ * stand-in matcher): then every match is an alert of its own. */
+static const struct outbox_noise *rule_noise(const struct rule *r, struct outbox_noise *out)
+{
+	if (!r)
+		return NULL;
+	*out = (struct outbox_noise){
+		.cooldown_ms = r->cooldown_ms,
+		.digest_ms = r->digest_ms,
+		.has_quiet = r->has_quiet,
+		.quiet_start_min = r->quiet_start_min,
+		.quiet_end_min = r->quiet_end_min,
+		.max_per_hour = r->max_per_hour,
+	};
+	return out;
+}
+
+/* What the matches of a poll became. */
+struct poll_counts {
+	int alerts;                  /* new alerts, due now or held */
+	int held;                    /* of those, held (quiet hours, digest, burst cap) */
+	int merged;                  /* reports added to an earlier alert of their story */
+};
+
+/* Match one new item and submit its alerts to the outbox. 0 or -EIO. */
+static int alert_item(struct instance *src, const struct vigil_item *item, int64_t now,
+                      struct poll_counts *c)
 {
 	struct daemon *d = src->daemon;
 	struct match *matches = NULL;
 	size_t n = 0;
-	int added = 0;
+	int ret = 0;
 
-	if (matcher_match(d->matcher, item, src->name, &matches, &n) < 0)
+	if (matcher_match(d->matcher, item, src->name, d->state, &matches, &n) < 0)
 		return -EIO;
 	if (!n)
 		return 0;
 	json_t *ij = item_to_json(item);
 	char *item_json = json_dumps(ij, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(ij);
-	for (size_t i = 0; i < n && added >= 0; i++) {
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		const struct match *m = &matches[i];
 		const char **sinks;
-		size_t n_sinks = alert_sinks(d, &matches[i], &sinks);
+		size_t n_sinks = alert_sinks(d, m, &sinks);
 		struct outbox_alert a = {
-			.rule = matches[i].rule,
-			.severity = matches[i].severity,
+			.rule = m->rule,
+			.severity = m->severity,
 			.source = src->name,
-			.reason = matches[i].reason,
-			.story_key = matches[i].story_key,
+			.reason = m->reason,
+			.story_key = m->story_key,
 			.item_json = item_json,
 			.created = now,
+			.reason_json = m->reason_json,
+			.link = item->link,
+			.title = item->title,
+			.item_id = item->id,
 		};
-		int64_t id;
-		if (outbox_add(d->state, &a, sinks, n_sinks, &id) < 0)
-			added = -EIO;
-		else
-			added++;
-		if (!matches[i].sinks)
+		struct outbox_noise noise;
+		struct outbox_result res;
+		if (outbox_submit(d->state, &a, rule_noise(m->r, &noise), sinks, n_sinks, now,
+		                  &res) < 0) {
+			ret = -EIO;
+		} else if (res.outcome == OUTBOX_NEW || res.outcome == OUTBOX_HELD) {
+			c->alerts++;
+			c->held += res.outcome == OUTBOX_HELD;
+			log_msg(VIGIL_LOG_DEBUG, src->name, "alert %lld: rule \"%s\" on \"%s\"%s",
+			        (long long)res.alert_id, m->rule,
+			        item->title ? item->title : "(untitled)",
+			        res.outcome == OUTBOX_HELD ? " (held)" : "");
+		} else {
+			c->merged++;
+		}
+		if (!m->sinks)
 			free(sinks);
-		log_msg(VIGIL_LOG_DEBUG, src->name, "alert %lld: rule \"%s\" on \"%s\"",
-		        (long long)id, matches[i].rule, item->title ? item->title : "(untitled)");
 	}
 	free(item_json);
 	matches_free(matches, n);
-	return added;
+	return ret;
 }
 
 /*
@@ -101,7 +141,8 @@ static int alert_item(struct instance *src, const struct vigil_item *item, int64
  * the validators (which would hide the rest next time) and the baseline
  * wait for a successful poll.
  */
-static int commit_poll(struct instance *src, bool ok, const char *error, int *n_new, int *n_alerts)
+static int commit_poll(struct instance *src, bool ok, const char *error, int *n_new,
+                       struct poll_counts *counts)
 {
 	struct daemon *d = src->daemon;
 	struct state *st = d->state;
@@ -122,10 +163,8 @@ static int commit_poll(struct instance *src, bool ok, const char *error, int *n_
 		(*n_new)++;
 		if (baseline)
 			continue;
-		r = alert_item(src, item, now);
-		if (r < 0)
+		if (alert_item(src, item, now, counts) < 0)
 			goto fail;
-		*n_alerts += r;
 	}
 	if (ok) {
 		for (size_t i = 0; i < src->n_validators; i++) {
@@ -154,26 +193,31 @@ void pipeline_poll_done(struct instance *src, int error, const char *message)
 {
 	struct daemon *d = src->daemon;
 	bool ok = error == 0;
-	int n_new = 0, n_alerts = 0;
+	int n_new = 0;
+	struct poll_counts counts = { 0 };
 
 	src->polling = false;
 	if (src->watchdog)
 		evtimer_del(src->watchdog);
 	char *why = ok ? NULL : xstrdup(message && *message ? message : strerror(-error));
 
-	if (commit_poll(src, ok, why, &n_new, &n_alerts) < 0) {
+	if (commit_poll(src, ok, why, &n_new, &counts) < 0) {
 		/* Nothing was recorded: the items come again with the next poll. */
 		free(why);
 		why = xstrdup("could not record the poll in the state database");
 		ok = false;
-		n_alerts = 0;
+		counts = (struct poll_counts){ 0 };
 		state_health_record(d->state, src->name, false, why, now_s());
 	}
 
 	int64_t ms = now_ms() - src->poll_started_ms;
 	if (ok) {
-		log_msg(VIGIL_LOG_INFO, src->name, "poll ok in %lld ms: %zu items, %d new, %d alerts",
-		        (long long)ms, src->n_batch, n_new, n_alerts);
+		char noise[96] = "";
+		if (counts.held || counts.merged)
+			snprintf(noise, sizeof noise, " (%d held for later, %d merged into earlier "
+			         "alerts of their story)", counts.held, counts.merged);
+		log_msg(VIGIL_LOG_INFO, src->name, "poll ok in %lld ms: %zu items, %d new, %d alerts%s",
+		        (long long)ms, src->n_batch, n_new, counts.alerts, noise);
 		src->consecutive_failures = 0;
 	} else {
 		src->consecutive_failures++;
@@ -191,7 +235,7 @@ void pipeline_poll_done(struct instance *src, int error, const char *message)
 	for (size_t i = 0; i < src->n_batch; i++)
 		item_free(src->batch[i]);
 	src->n_batch = 0;
-	if (n_alerts)
+	if (counts.alerts || counts.merged)
 		dispatch_kick(d);
 	daemon_poll_finished(d);
 }

@@ -73,6 +73,49 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (alert_id, sink)"
 	");"
 	"CREATE INDEX deliveries_due ON deliveries (sink, status, next_attempt);",
+
+	/*
+	 * 2: edge state of when: rules; story dedupe and noise control
+	 * (docs/noise.md). Alerts gain: the matcher's reason as JSON; a hold
+	 * (held_until set while held, hold_kind quiet|digest|burst kept as
+	 * history); the digest an alert went out in (digest_id) and, on a
+	 * digest, its member count and the suppression counts it reports.
+	 */
+	"CREATE TABLE when_state ("
+	"  rule TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  armed INTEGER NOT NULL,"
+	"  last_value TEXT,"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (rule, key)"
+	") WITHOUT ROWID;"
+	"ALTER TABLE alerts ADD COLUMN reason_json TEXT;"
+	"ALTER TABLE alerts ADD COLUMN held_until INTEGER;"
+	"ALTER TABLE alerts ADD COLUMN hold_kind TEXT;"
+	"ALTER TABLE alerts ADD COLUMN digest_id INTEGER REFERENCES alerts(id);"
+	"ALTER TABLE alerts ADD COLUMN n_members INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE alerts ADD COLUMN noise_json TEXT;"
+	"CREATE INDEX alerts_story ON alerts (rule, story_key, created);"
+	"CREATE INDEX alerts_rule_created ON alerts (rule, created);"
+	"CREATE INDEX alerts_held ON alerts (held_until, rule) WHERE held_until IS NOT NULL;"
+	"CREATE INDEX alerts_digest ON alerts (digest_id) WHERE digest_id IS NOT NULL;"
+	"CREATE TABLE alert_sources ("
+	"  alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+	"  source TEXT NOT NULL,"
+	"  link TEXT,"
+	"  title TEXT,"
+	"  item_id TEXT,"
+	"  added INTEGER NOT NULL"
+	");"
+	"CREATE INDEX alert_sources_alert ON alert_sources (alert_id);"
+	"CREATE TABLE suppressed ("
+	"  rule TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  last INTEGER NOT NULL,"
+	"  reported INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (rule, kind)"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

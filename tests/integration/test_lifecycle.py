@@ -201,6 +201,7 @@ class FilesTest(VigilTestCase):
     def config_text(self, state_dir=None):
         self.server.write_items('a.jsonl', [{'id': 'a-1', 'title': 'one'}])
         config = {
+            'rules': self.path('rules.d'),     # the catch-all rule, from wherever the file is
             'sources': [self.jsonl_source('a', self.server.file_url('a.jsonl'),
                                           alert_on_first_poll=True)],
             'sinks': [self.log_sink()],
@@ -473,7 +474,7 @@ class ListAlertsTest(VigilTestCase):
             self.assertEqual(row[2], 'full')
             self.assertEqual(row[3], 'pending')
             self.assertEqual(row[4], 'attempts=1')
-            self.assertEqual(row[5], '*')
+            self.assertEqual(row[5], 'every item')
             self.assertEqual(row[6], title)
             self.assertIn('No space left on device', row[7])
         # Nothing failed for good.
@@ -486,7 +487,7 @@ class ListAlertsTest(VigilTestCase):
         self.setup_undeliverable(max_age='1s')
         r = self.once()
         self.assertOk(r)
-        self.assertRegex(r.stderr, r'error: full: alert \d+ \(\*\): dead letter')
+        self.assertRegex(r.stderr, r'error: full: alert \d+ \(every item\): dead letter')
         failed = self.list_alerts('--failed')
         self.assertOk(failed)
         rows = [l.split('\t') for l in failed.stdout.splitlines()]

@@ -38,7 +38,7 @@ class PipelineTest(VigilTestCase):
         for a, item in zip(alerts, ITEMS):
             self.assertEqual(a['version'], 1)
             self.assertIsInstance(a['id'], int)
-            self.assertEqual(a['rule'], '*')          # the stand-in matcher
+            self.assertEqual(a['rule'], 'every item')  # vigiltest's catch-all rule
             self.assertIn(a['severity'], ('low', 'normal', 'high', 'critical'))
             self.assertEqual(a['source'], 'news')
             self.assertRegex(a['created'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')

@@ -48,6 +48,16 @@ INTEGRATION_DIR = (os.environ.get('VIGIL_TEST_INTEGRATION_DIR')
                    or os.path.join(BUILD_DIR, 'tests', 'integration'))
 
 # Generous: sanitizer builds are several times slower, CI machines are busy.
+EVERY_ITEM_RULES = '''\
+rules:
+  - name: every item
+    description: every item (the integration tests' catch-all)
+    cooldown: 0
+    match:
+      fields: [id, link, title]
+      regex: "."
+'''
+
 WAIT = float(os.environ.get('VIGIL_TEST_WAIT', '20'))
 RUN_TIMEOUT = float(os.environ.get('VIGIL_TEST_RUN_TIMEOUT', '60'))
 
@@ -402,6 +412,10 @@ class VigilTestCase(unittest.TestCase):
         self.config_path = os.path.join(self.dir, 'vigil.yaml')
         self._server = None
         self._daemons = []
+        # A configuration without `rules:` reads rules.d/ beside it: give every
+        # test one rule that fires on every item (any id, link or title), with
+        # no story cooldown, so the pipeline is what the tests observe.
+        self.write_file('rules.d/every-item.yaml', EVERY_ITEM_RULES)
 
     def _remove_dir(self):
         keep = os.environ.get('VIGIL_TEST_KEEP') and not self._outcome_ok()

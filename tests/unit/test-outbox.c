@@ -489,6 +489,72 @@ static void test_list(void **ctx)
 	assert_int_equal(outbox_count(f->st, NULL, DELIVERY_INFLIGHT), 0);
 }
 
+static int64_t count_rows(struct fixture *f, const char *sql)
+{
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(state_db(f->st), sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+static void test_add_records_its_source(void **ctx)
+{
+	struct fixture *f = *ctx;
+	struct outbox_alert a = {
+		.rule = "r", .severity = "low", .source = "feed", .item_json = "{}",
+		.link = "https://example.org/a", .title = "A", .item_id = "guid-a",
+		.reason_json = "[]", .created = 100,
+	};
+	int64_t id;
+	assert_int_equal(outbox_add(f->st, &a, one_sink, 1, &id), 0);
+	struct outbox_extras x;
+	assert_int_equal(outbox_extras_get(f->st, id, &x), 0);
+	assert_int_equal(x.n_sources, 1);
+	assert_string_equal(x.sources[0].source, "feed");
+	assert_string_equal(x.sources[0].link, "https://example.org/a");
+	assert_string_equal(x.sources[0].title, "A");
+	assert_string_equal(x.sources[0].item_id, "guid-a");
+	assert_int_equal(x.sources[0].added, 100);
+	assert_string_equal(x.reason_json, "[]");
+	assert_null(x.noise_json);
+	assert_int_equal(x.n_members, 0);
+	outbox_extras_clear(&x);
+	assert_int_equal(outbox_extras_get(f->st, id + 1, &x), -ENOENT);
+
+	/* outbox_add never merges: that is outbox_submit's noise control. */
+	assert_int_equal(outbox_add(f->st, &a, one_sink, 1, NULL), 0);
+	assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM alerts"), 2);
+}
+
+static void test_held_and_digested_are_not_claimed(void **ctx)
+{
+	struct fixture *f = *ctx;
+	int64_t id = add(f, "r", 100, one_sink, 1);
+	int64_t held = add(f, "r", 100, one_sink, 1);
+	int64_t member = add(f, "r", 100, one_sink, 1);
+	assert_int_equal(sqlite3_exec(state_db(f->st),
+		"UPDATE alerts SET held_until = 99999 WHERE id = 2;"
+		"UPDATE deliveries SET status = 4 WHERE alert_id = 3", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(held, 2);
+	assert_int_equal(member, 3);
+	struct outbox_delivery **v = claim_expect(f, "s1", 100000, 10, 1, &id);
+	outbox_deliveries_free(v, 1);
+	assert_int_equal(outbox_count(f->st, "s1", DELIVERY_DIGESTED), 1);
+	int64_t when;
+	assert_int_equal(outbox_next_release(f->st, &when), 0);
+	assert_int_equal(when, 99999);
+	assert_int_equal(outbox_held_count(f->st), 1);
+	/* Released (alone: as itself), it is claimed like any other. */
+	size_t released;
+	assert_int_equal(outbox_release_due(f->st, 99999, &released), 0);
+	assert_int_equal(released, 1);
+	v = claim_expect(f, "s1", 100000, 10, 1, &held);
+	outbox_deliveries_free(v, 1);
+	assert_int_equal(outbox_next_release(f->st, &when), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +569,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_next_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_records_its_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_and_digested_are_not_claimed, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

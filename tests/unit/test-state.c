@@ -433,6 +433,104 @@ static void test_nested_begin_refused(void **ctx)
 	state_rollback(f->st);
 }
 
+/* Schema 1 exactly as vigil created it before migration 2: a frozen fixture,
+ * so the upgrade path is tested against what is in the field. */
+static const char schema_v1[] =
+	"CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  version INTEGER NOT NULL);"
+	"INSERT INTO schema_version (id, version) VALUES (1, 1);"
+	"CREATE TABLE seen (source TEXT NOT NULL, key TEXT NOT NULL, first_seen INTEGER NOT NULL,"
+	"  PRIMARY KEY (source, key)) WITHOUT ROWID;"
+	"CREATE TABLE baselines (source TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL);"
+	"CREATE TABLE validators (source TEXT NOT NULL, url TEXT NOT NULL, etag TEXT,"
+	"  last_modified TEXT, updated INTEGER NOT NULL, PRIMARY KEY (source, url));"
+	"CREATE TABLE health (source TEXT PRIMARY KEY NOT NULL,"
+	"  last_success INTEGER NOT NULL DEFAULT 0, last_error_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT, consecutive_failures INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE kv (instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (instance, key));"
+	"CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL,"
+	"  rule TEXT NOT NULL, severity TEXT NOT NULL, source TEXT NOT NULL, reason TEXT,"
+	"  story_key TEXT, item_json TEXT);"
+	"CREATE TABLE deliveries (alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+	"  sink TEXT NOT NULL, status INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt INTEGER NOT NULL, last_error TEXT, idempotency_key TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL, PRIMARY KEY (alert_id, sink));"
+	"CREATE INDEX deliveries_due ON deliveries (sink, status, next_attempt);"
+	"INSERT INTO seen VALUES ('feed', 'old-item', 5);"
+	"INSERT INTO alerts (created, rule, severity, source, reason, story_key, item_json)"
+	"  VALUES (7, 'r', 'high', 'feed', 'why', 'story', '{\"title\":\"old\"}');"
+	"INSERT INTO deliveries VALUES (1, 's1', 0, 0, 7, NULL, 'msg_old', 7);";
+
+static void test_schema_2_noise_tables(void **ctx)
+{
+	struct fixture *f = *ctx;
+	assert_true(state_schema_version(f->st) >= 2);
+	static const char *const names[] = {
+		"when_state", "alert_sources", "suppressed", "alerts_story", "alerts_held",
+		"alerts_digest", "alerts_rule_created", "alert_sources_alert",
+	};
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(state_db(f->st),
+	                 "SELECT 1 FROM sqlite_master WHERE name = ?1", -1, &s, NULL), SQLITE_OK);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		sqlite3_bind_text(s, 1, names[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_ROW)
+			fail_msg("no table or index %s", names[i]);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	/* The new columns of alerts. */
+	assert_int_equal(sqlite3_exec(state_db(f->st), "SELECT reason_json, held_until, hold_kind, "
+	                              "digest_id, n_members, noise_json FROM alerts", NULL, NULL,
+	                              NULL), SQLITE_OK);
+	/* when_state is keyed by (rule, key). */
+	assert_int_equal(sqlite3_exec(state_db(f->st), "INSERT INTO when_state VALUES "
+	                              "('r', 'NVDA', 0, NULL, 1)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(state_db(f->st), "INSERT INTO when_state VALUES "
+	                                  "('r', 'NVDA', 1, NULL, 2)", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void test_upgrade_from_version_1(void **ctx)
+{
+	struct fixture *f = *ctx;
+	char *v1 = path_join(f->dir, "v1.db");
+	exec_direct(v1, schema_v1);
+
+	struct state *st;
+	char *error = NULL;
+	assert_int_equal(state_open(v1, &st, &error), 0);
+	assert_null(error);
+	int current = state_schema_version(f->st);    /* a new database's */
+	assert_true(current >= 2);
+	assert_int_equal(state_schema_version(st), current);
+	/* Old data is intact; old alerts are neither held nor digests. */
+	assert_true(state_seen_has(st, "feed", "old-item"));
+	char *row = query_text(st, "SELECT rule || '|' || story_key || '|' || "
+	                           "COALESCE(held_until, 'none') || '|' || n_members || '|' || "
+	                           "COALESCE(digest_id, 'none') FROM alerts WHERE id = 1");
+	assert_string_equal(row, "r|story|none|0|none");
+	free(row);
+	char *key = query_text(st, "SELECT idempotency_key FROM deliveries WHERE alert_id = 1");
+	assert_string_equal(key, "msg_old");
+	free(key);
+	/* A new alert id continues after the old ones. */
+	assert_int_equal(sqlite3_exec(state_db(st), "INSERT INTO alerts (created, rule, severity, "
+	                              "source) VALUES (8, 'r', 'low', 'feed')", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_last_insert_rowid(state_db(st)), 2);
+	state_close(st);
+
+	/* Opening again runs nothing more. */
+	assert_int_equal(state_open(v1, &st, &error), 0);
+	assert_int_equal(state_schema_version(st), current);
+	char *version = query_text(st, "SELECT version FROM schema_version");
+	assert_int_equal(atoi(version), current);
+	free(version);
+	state_close(st);
+	free(v1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +546,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_begin_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_2_noise_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
