@@ -1,10 +1,11 @@
-/* match.c - the rule engine: every literal in one Vectorscan database, PCRE2 JIT, boolean and near evaluation */
+/* match.c - the rule engine: Vectorscan literals, PCRE2 JIT regexes, boolean and near evaluation */
 #include "match.h"
 
 #include <errno.h>
 #include <fnmatch.h>
 #include <hs.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,22 +24,26 @@
 /*
  * How an item is matched:
  *  1. Every field some rule looks at is cut into segments (one per text: a
- *     category each) and normalised (normalize_text, with a map back to the
- *     original offsets).
- *  2. One hs_scan per segment over a database of every distinct normalised
- *     literal. Literals have a fixed length, so a hit's start is end - len:
- *     no start-of-match tracking in the automaton. Each hit is checked for
- *     word boundaries (normalize_on_boundaries: proclitics, CJK junctions,
- *     hyphens) as a whole word and, if the literal is also used as a prefix
- *     term, as a prefix; hits that pass are kept per literal.
- *  3. Only rules that can hold are evaluated: those indexed under a literal
- *     that hit (every positive literal of a rule indexes it), plus the rules
- *     that can hold without any literal (only none:, regex:, when:).
+ *     category each) and normalised (normalize_text_into, with a map back to
+ *     the original offsets; the buffers are reused from item to item).
+ *  2. Each segment is scanned for every distinct normalised literal of every
+ *     rule (Vectorscan, block mode; the literals are split over a few
+ *     databases, see build_database). Literals have a fixed length, so a
+ *     hit's start is end - len: no start-of-match tracking in the automaton.
+ *     Each hit is checked for word boundaries (normalize_on_boundaries:
+ *     proclitics, CJK junctions, hyphens) as whole words and, if the literal
+ *     is also used as a prefix term, as a prefix; for a term that starts
+ *     with ال its stem is a literal too, found after لل (للتصدير). Hits that
+ *     pass are kept, chained per literal.
+ *  3. Only rules that can hold are evaluated: a rule is indexed under a set
+ *     of its literals one of which must hit for it to hold (see trigger());
+ *     rules that can hold without any literal (only none:, regex:, when:)
+ *     are evaluated on every item.
  *  4. A rule's tree is evaluated lazily, cheap members first (terms, then
- *     near, then groups, then regexes), none: last of all. Regexes run only
- *     here, once per item and condition, cached.
+ *     near, then groups, then regexes), none: last. Regexes run only here,
+ *     once per item and condition (cached).
  *  5. For a rule that holds (and whose when: fires), the reason is collected
- *     from the same hits, mapped back to the original text.
+ *     from the same hits and mapped back to the original text.
  */
 
 enum {
@@ -355,6 +360,11 @@ static void compile_regex(struct matcher *m, const struct rule_cond *c, struct c
 		         pat, (const char *)msg, (size_t)off);
 		return;
 	}
+	/* Valgrind cannot see into JIT code and reports its reads ahead as
+	 * uninitialised: the valgrind test setup sets VIGIL_NO_JIT (like
+	 * VIGIL_NO_DLCLOSE) and the interpreter runs, under the same limits. */
+	if (getenv("VIGIL_NO_JIT"))
+		return;
 	err = pcre2_jit_compile(cc->regex.code, PCRE2_JIT_COMPLETE);
 	if (err) {
 		PCRE2_UCHAR msg[256];
@@ -592,9 +602,10 @@ static int pat_text_cmp(const void *a, const void *b, void *arg)
 /*
  * The literals go into several databases of at most SHARD_LITERALS each.
  * Hyperscan's compile time and memory grow faster than the number of
- * literals (30,000 literals: 0.7 s and 60 MB at the peak; four shards of
- * them: 0.26 s and 20 MB), while a scan costs little more per shard (one
- * database 0.43 us per 600-byte item, four 0.62 us): see docs/performance.md.
+ * literals (26,000 literals of bench/match.c: 0.74 s and 63 MB at the peak
+ * in one database; in four: 0.26 s and 26 MB), while a scan costs little
+ * more per database (0.43 us per 600-byte item with one, 0.62 us with
+ * four). See docs/performance.md.
  */
 static int build_database(struct matcher *m, struct diags *d)
 {
@@ -703,6 +714,11 @@ struct matcher *matcher_new(struct ruleset *rs, struct diags *d)
 		return NULL;
 	}
 
+#ifdef __GLIBC__
+	/* The compile leaves tens of MB free in the heap; a daemon that loaded
+	 * 10,000 rules should not keep them. */
+	malloc_trim(0);
+#endif
 	m->pat_gen = xcalloc(m->n_pats + 1, sizeof *m->pat_gen);
 	m->pat_head = xcalloc(m->n_pats + 1, sizeof *m->pat_head);
 	m->pat_tail = xcalloc(m->n_pats + 1, sizeof *m->pat_tail);

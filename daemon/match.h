@@ -50,11 +50,15 @@ size_t matcher_rule_count(const struct matcher *m);
  * rules' `sources:` globs are matched against; NULL fits only rules without
  * `sources:`) to *out (a realloc'd array of *n), at most one per rule, in rule
  * order. `st` is handed to when_check() for rules with `when:` (NULL keeps
- * the edge-trigger state in memory). Terms match the normalised text of
- * title, summary and content unless field:/fields: say otherwise; regex:
- * entries match the normalised text (so case does not matter: they run
- * caseless) unless `raw: true`, under a match limit - a pattern that hits it
- * counts as no match and is logged once per rule.
+ * the edge-trigger state in memory), only when the rule's match: holds.
+ * Terms match the normalised text of title, summary and content unless
+ * field:/fields: say otherwise (categories: each one a text of its own).
+ * near: holds when one hit of each member lies in the same text with every
+ * two at most `within` words apart, counting from the last word of one to
+ * the first of the other ("R2 release": 1; in CJK each character is a
+ * word). regex: entries match the normalised text (so case does not matter:
+ * they run caseless) unless `raw: true`, under a match limit: a pattern that
+ * hits it counts as no match and is logged once per rule.
  * 0; -ENOMEM or -EIO (when state failed), and then nothing is appended.
  * Not thread-safe: the matcher holds the scratch space of one scan.
  */

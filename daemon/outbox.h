@@ -35,12 +35,12 @@ struct outbox_alert {
 
 /*
  * Add an alert with one pending delivery per sink (due now), and its item as
- * the first entry of its sources (alert_sources). No noise control: that is
- * outbox_submit. Meant to run
- * inside the caller's transaction so the alert and the seen mark of its item
- * commit together (without one it uses its own). *id (may be NULL) receives
- * the alert id. rule, severity and source are required (-EINVAL); created 0
- * means now. Each delivery gets its idempotency key here, once.
+ * the first entry of its sources (alert_sources); no noise control (that is
+ * outbox_submit). Meant to run inside the caller's transaction so the alert
+ * and the seen mark of its item commit together (without one it uses its
+ * own). *id (may be NULL) receives the alert id. rule, severity and source
+ * are required (-EINVAL); created 0 means now. Each delivery gets its
+ * idempotency key here, once.
  */
 int outbox_add(struct state *st, const struct outbox_alert *a,
                const char *const *sinks, size_t n_sinks, int64_t *id);

@@ -1777,6 +1777,7 @@ static void parse_rule(struct loader *l, const struct ynode *map)
 	r->line = map->line;
 	r->column = map->column;
 	r->severity = SEVERITY_NORMAL;
+	r->cooldown_ms = -1;            /* not set: the default story window (docs/noise.md) */
 
 	const struct ynode *name = ynode_get(map, "name");
 	if (!name || ynode_is_null(name)) {

@@ -114,7 +114,7 @@ struct rule {
 	enum rule_severity severity;
 	char **notify;               /* sink names; NULL: every sink */
 	size_t n_notify;
-	int64_t cooldown_ms;         /* per story; 0: none */
+	int64_t cooldown_ms;         /* per story; < 0: not set (default 1 h); 0: none */
 	int64_t digest_ms;           /* batch alerts this long; 0: one by one */
 	bool has_quiet;
 	int quiet_start_min, quiet_end_min;  /* minutes after local midnight, [start, end);

@@ -121,6 +121,7 @@ class VigilctlTestCase(VigilTestCase):
     def setUp(self):
         super().setUp()
         self.rules_dir = self.path('rules.d')
+        os.unlink(self.path('rules.d', 'every-item.yaml'))   # the harness's catch-all
         self.write_file('rules.d/10-news.yaml', RULES)
         self.write_file('rules.d/20-quotes.yaml', QUOTE_RULES)
         self.write_items('items.jsonl', ITEMS)

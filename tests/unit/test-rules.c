@@ -281,7 +281,7 @@ static void test_example(void **state)
 	assert_null(r->sources);
 	assert_null(r->notify);
 	assert_int_equal(r->severity, SEVERITY_NORMAL);
-	assert_int_equal(r->cooldown_ms, 0);
+	assert_int_equal(r->cooldown_ms, -1);      /* not set: the default story window */
 	m = r->match;
 	assert_int_equal(m->kind, RULE_GROUP);
 	assert_int_equal(m->group.n_all, 2);
