@@ -24,8 +24,8 @@ static double seconds(void)
 
 /*
  * What pipeline.c does for each item of a poll, inside one transaction per
- * poll of `batch` items: copy, key, seen mark; for new items match (the
- * stand-in: every item fires) and add an alert with one delivery.
+ * poll of `batch` items: copy, key, seen mark; for new items match (one rule
+ * that every item fires) and add an alert with one delivery.
  */
 static double run(struct state *st, struct matcher *m, int n, int batch, int offset, int *alerts)
 {

@@ -55,8 +55,8 @@ static size_t alert_sinks(struct daemon *d, const struct match *m, const char **
 	return d->n_sinks;
 }
 
-/* The noise control of a rule. NULL for a match without a rule (the
- * stand-in matcher): then every match is an alert of its own. */
+/* The noise control of a rule. NULL for a match without a rule: then
+ * every match is an alert of its own. */
 static const struct outbox_noise *rule_noise(const struct rule *r, struct outbox_noise *out)
 {
 	if (!r)
