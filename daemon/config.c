@@ -15,6 +15,7 @@
 #include <vigil/version.h>
 
 #include "log.h"
+#include "rules.h"
 #include "util.h"
 
 /* meson generates vigil-build-config.h in the build root; a bare compiler
@@ -50,6 +51,7 @@ enum value_kind {
 	V_INT0,                      /* integer >= 0 */
 	V_INT1,                      /* integer >= 1 */
 	V_SIZE,                      /* bytes, > 0, with k/M/G suffixes */
+	V_QUIET,                     /* "HH:MM-HH:MM", stored as start/end minutes */
 };
 
 static const struct default_key {
@@ -72,6 +74,11 @@ static const struct default_key {
 	{ "shutdown_timeout", V_DURATION, offsetof(struct config_defaults, shutdown_timeout_ms) },
 	{ "delivery_timeout", V_DURATION, offsetof(struct config_defaults, delivery_timeout_ms) },
 	{ "max_age", V_DURATION, offsetof(struct config_defaults, max_age_ms) },
+	/* Noise control of rules that do not set their own (docs/noise.md). */
+	{ "cooldown", V_DURATION0, offsetof(struct config_defaults, cooldown_ms) },
+	{ "digest", V_DURATION0, offsetof(struct config_defaults, digest_ms) },
+	{ "max_per_hour", V_INT0, offsetof(struct config_defaults, max_per_hour) },
+	{ "quiet", V_QUIET, offsetof(struct config_defaults, quiet_start_min) },
 };
 #define N_DEFAULT_KEYS (sizeof default_keys / sizeof default_keys[0])
 
@@ -96,6 +103,7 @@ static const struct config_defaults builtin_defaults = {
 	.shutdown_timeout_ms = 10 * SECOND,
 	.delivery_timeout_ms = 60 * SECOND,
 	.max_age_ms = 3 * DAY,
+	.cooldown_ms = HOUR,
 };
 
 #define DEFAULT_USER_AGENT "vigil/" VIGIL_VERSION_STRING " (+https://github.com/vigil-monitor/vigil)"
@@ -353,6 +361,24 @@ static int read_path(struct loader *l, const struct ynode *n, char **out)
 	return 0;
 }
 
+/* A quiet range; `out` is &defaults.quiet_start_min (start, end follow). */
+static int read_quiet(struct loader *l, const struct ynode *n, void *out)
+{
+	struct config_defaults *def = (struct config_defaults *)
+		((char *)out - offsetof(struct config_defaults, quiet_start_min));
+	int start, end;
+	int err = n->type == YNODE_SCALAR ? quiet_range_parse(n->value, &start, &end) : -EINVAL;
+	if (err < 0) {
+		node_error(l, n, "expected a quiet range like \"22:00-07:00\" (local time; start "
+		           "and end differ), got %s", DESCRIBE(n));
+		return -1;
+	}
+	def->has_quiet = true;
+	def->quiet_start_min = start;
+	def->quiet_end_min = end;
+	return 0;
+}
+
 static int read_value(struct loader *l, const struct ynode *n, enum value_kind kind, void *out)
 {
 	switch (kind) {
@@ -362,6 +388,7 @@ static int read_value(struct loader *l, const struct ynode *n, enum value_kind k
 	case V_INT0: return read_int(l, n, 0, out);
 	case V_INT1: return read_int(l, n, 1, out);
 	case V_SIZE: return read_size(l, n, out);
+	case V_QUIET: return read_quiet(l, n, out);
 	}
 	return -1;
 }

@@ -46,6 +46,12 @@ struct config_defaults {
 	int64_t shutdown_timeout_ms; /* 10s to finish transfers and deliveries */
 	int64_t delivery_timeout_ms; /* 60s: a sink that never answers gets a retry */
 	int64_t max_age_ms;          /* 3d: then an undelivered alert is a dead letter */
+	/* Noise control for rules that do not set their own. */
+	int64_t cooldown_ms;         /* story window; 1h */
+	int64_t digest_ms;           /* 0: alerts one by one */
+	int64_t max_per_hour;        /* 0: no cap */
+	bool has_quiet;              /* quiet: "HH:MM-HH:MM" */
+	int quiet_start_min, quiet_end_min;
 };
 
 struct config {

@@ -55,19 +55,21 @@ static size_t alert_sinks(struct daemon *d, const struct match *m, const char **
 	return d->n_sinks;
 }
 
-/* The noise control of a rule. NULL for a match without a rule: then
- * every match is an alert of its own. */
-static const struct outbox_noise *rule_noise(const struct rule *r, struct outbox_noise *out)
+/* The noise control of a rule: its own settings, else the configuration's
+ * `defaults:`. NULL for a match without a rule: then every match is an alert
+ * of its own. */
+static const struct outbox_noise *rule_noise(const struct rule *r, const struct config_defaults *def,
+                                             struct outbox_noise *out)
 {
 	if (!r)
 		return NULL;
 	*out = (struct outbox_noise){
-		.cooldown_ms = r->cooldown_ms,
-		.digest_ms = r->digest_ms,
-		.has_quiet = r->has_quiet,
-		.quiet_start_min = r->quiet_start_min,
-		.quiet_end_min = r->quiet_end_min,
-		.max_per_hour = r->max_per_hour,
+		.cooldown_ms = r->cooldown_ms >= 0 ? r->cooldown_ms : def->cooldown_ms,
+		.digest_ms = r->digest_ms ? r->digest_ms : def->digest_ms,
+		.has_quiet = r->has_quiet || def->has_quiet,
+		.quiet_start_min = r->has_quiet ? r->quiet_start_min : def->quiet_start_min,
+		.quiet_end_min = r->has_quiet ? r->quiet_end_min : def->quiet_end_min,
+		.max_per_hour = r->max_per_hour ? r->max_per_hour : (int)def->max_per_hour,
 	};
 	return out;
 }
@@ -114,7 +116,7 @@ static int alert_item(struct instance *src, const struct vigil_item *item, int64
 		};
 		struct outbox_noise noise;
 		struct outbox_result res;
-		if (outbox_submit(d->state, &a, rule_noise(m->r, &noise), sinks, n_sinks, now,
+		if (outbox_submit(d->state, &a, rule_noise(m->r, &d->config->defaults, &noise), sinks, n_sinks, now,
 		                  &res) < 0) {
 			ret = -EIO;
 		} else if (res.outcome == OUTBOX_NEW || res.outcome == OUTBOX_HELD) {

@@ -431,28 +431,41 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-static void read_quiet(struct loader *l, struct rule *r, const struct ynode *n)
+int quiet_range_parse(const char *text, int *start_min, int *end_min)
 {
-	const char *dash = n->type == YNODE_SCALAR ? strchr(n->value, '-') : NULL;
+	const char *dash = text ? strchr(text, '-') : NULL;
 	int start = -1, end = -1;
 	if (dash) {
-		const char *a = n->value, *b = dash + 1;
+		const char *a = text, *b = dash + 1;
 		size_t la = (size_t)(dash - a), lb = strlen(b);
 		trim(&a, &la);
 		trim(&b, &lb);
 		start = parse_clock(a, la, false);
 		end = parse_clock(b, lb, true);
 	}
-	if (start < 0 || end < 0) {
-		node_error(l, n, "invalid quiet range %s: write HH:MM-HH:MM in local time, like "
-		           "\"22:00-07:00\" (it may wrap past midnight)", DESCRIBE(n));
-		return;
-	}
+	if (start < 0 || end < 0)
+		return -EINVAL;
 	if (end == 24 * 60)
 		end = 0;
-	if (start == end) {
+	if (start == end)
+		return -ERANGE;
+	*start_min = start;
+	*end_min = end;
+	return 0;
+}
+
+static void read_quiet(struct loader *l, struct rule *r, const struct ynode *n)
+{
+	int start, end;
+	int err = n->type == YNODE_SCALAR ? quiet_range_parse(n->value, &start, &end) : -EINVAL;
+	if (err == -ERANGE) {
 		node_error(l, n, "invalid quiet range %s: it starts and ends at the same time "
 		           "(leave `quiet:` out for none)", DESCRIBE(n));
+		return;
+	}
+	if (err < 0) {
+		node_error(l, n, "invalid quiet range %s: write HH:MM-HH:MM in local time, like "
+		           "\"22:00-07:00\" (it may wrap past midnight)", DESCRIBE(n));
 		return;
 	}
 	r->has_quiet = true;

@@ -150,4 +150,8 @@ void ruleset_free(struct ruleset *rs);
 
 const char *severity_name(enum rule_severity s);
 
+/* Parse a quiet range "HH:MM-HH:MM" (local time, may wrap midnight; "24:00"
+ * ends a day). 0, -EINVAL (not a range) or -ERANGE (empty: start == end). */
+int quiet_range_parse(const char *text, int *start_min, int *end_min);
+
 #endif

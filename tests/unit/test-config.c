@@ -374,6 +374,32 @@ static void test_bad_duration(void **state)
 	              "1:21: error: expected a duration greater than zero, got \"0s\"");
 }
 
+static void test_noise_defaults(void **state)
+{
+	(void)state;
+	struct diags d = { 0 };
+	struct config *c = load_text("defaults: {quiet: \"22:00-07:00\", digest: 1h, "
+	                             "max_per_hour: 20, cooldown: 0}\n", &d);
+	assert_int_equal(d.n, 0);
+	assert_true(c->defaults.has_quiet);
+	assert_int_equal(c->defaults.quiet_start_min, 22 * 60);
+	assert_int_equal(c->defaults.quiet_end_min, 7 * 60);
+	assert_int_equal(c->defaults.digest_ms, 3600000);
+	assert_int_equal(c->defaults.max_per_hour, 20);
+	assert_int_equal(c->defaults.cooldown_ms, 0);
+	config_free(c);
+	c = load_text("log_level: info\n", &d);
+	assert_int_equal(c->defaults.cooldown_ms, 3600000);   /* the built-in story window */
+	assert_false(c->defaults.has_quiet);
+	config_free(c);
+	expect_errors("defaults:\n  quiet: 22-07\n", 1,
+	              "2:10: error: expected a quiet range like \"22:00-07:00\" (local time; "
+	              "start and end differ), got \"22-07\"");
+	expect_errors("defaults:\n  quiet: \"08:00-08:00\"\n", 1,
+	              "2:10: error: expected a quiet range like \"22:00-07:00\" (local time; "
+	              "start and end differ), got \"08:00-08:00\"");
+}
+
 static void test_unknown_keys(void **state)
 {
 	(void)state;
@@ -691,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_defaults),
 		cmocka_unit_test(test_default_state_dir),
 		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_noise_defaults),
 		cmocka_unit_test(test_bad_duration),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_duplicate_names),
