@@ -232,13 +232,9 @@ static void node_error(struct loader *l, const struct ynode *n, const char *fmt,
 static void node_error(struct loader *l, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
-	char *text;
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	diag_vadd(l->d, n->file, n->line, n->column, fmt, ap);
 	va_end(ap);
-	diag_add(l->d, n->file, n->line, n->column, "%s", text ? text : "out of memory");
-	free(text);
 	l->errors++;
 }
 

@@ -10,11 +10,15 @@
 void diag_add(struct diags *d, const char *file, int line, int column, const char *fmt, ...)
 {
 	va_list ap;
-	char *text;
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	diag_vadd(d, file, line, column, fmt, ap);
 	va_end(ap);
+}
+
+void diag_vadd(struct diags *d, const char *file, int line, int column, const char *fmt,
+               va_list ap)
+{
+	char *text = xvasprintf(fmt, ap);
 
 	char *msg;
 	if (line > 0 && column > 0)

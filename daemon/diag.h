@@ -2,6 +2,7 @@
 #ifndef VIGIL_DAEMON_DIAG_H
 #define VIGIL_DAEMON_DIAG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <vigil/version.h>
@@ -15,6 +16,8 @@ struct diags {
 /* Add one error. line/column are 1-based; 0 leaves them out. */
 void diag_add(struct diags *d, const char *file, int line, int column,
               const char *fmt, ...) VIGIL_PRINTF(5, 6);
+void diag_vadd(struct diags *d, const char *file, int line, int column,
+               const char *fmt, va_list ap) VIGIL_PRINTF(5, 0);
 void diags_print(const struct diags *d, FILE *out);
 /* Log every message at error level. */
 void diags_log(const struct diags *d);

@@ -1,5 +1,6 @@
 /* outbox.c - the durable alert outbox: alerts and their per-sink delivery status */
 #include "outbox.h"
+#include "state-sql.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -27,31 +28,6 @@ _Static_assert(DELIVERY_PENDING == 0 && DELIVERY_INFLIGHT == 1 &&
 	"d.idempotency_key, a.rule, a.severity, a.source, a.reason, a.story_key, " \
 	"a.item_json, a.created " \
 	"FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-
-static int db_error(struct state *st, const char *what)
-{
-	log_msg(VIGIL_LOG_ERROR, "state", "%s: %s", what, sqlite3_errmsg(state_db(st)));
-	return -EIO;
-}
-
-static void stmt_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-static int bind_error(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret = db_error(st, what);
-	stmt_done(s);
-	return ret;
-}
-
-static int bind_text(sqlite3_stmt *s, int i, const char *text)
-{
-	/* STATIC is safe: every statement is reset and cleared before we return. */
-	return sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
-}
 
 /* SQLite's LIMIT is signed; -1 means none. */
 static int64_t sql_limit(size_t limit)
@@ -237,11 +213,6 @@ void outbox_deliveries_free(struct outbox_delivery **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		outbox_delivery_free(v[i]);
 	free(v);
-}
-
-static char *column_strdup(sqlite3_stmt *s, int i)
-{
-	return xstrdup((const char *)sqlite3_column_text(s, i));
 }
 
 static struct outbox_delivery *delivery_from_row(sqlite3_stmt *s)

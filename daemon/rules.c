@@ -134,10 +134,8 @@ static void error_at(struct loader *l, const char *file, int line, int column,
                      const char *fmt, ...)
 {
 	va_list ap;
-	char *text;
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
 	l->pending = xrealloc(l->pending, (l->n_pending + 1) * sizeof *l->pending);
 	l->pending[l->n_pending] = (struct pending){

@@ -1,5 +1,6 @@
 /* state.c - the SQLite state database: schema migrations, seen items, validators, health, key/value */
 #include "state.h"
+#include "state-sql.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -143,47 +144,6 @@ struct state {
 };
 
 /* Log the connection's last error; the -EIO to return. */
-static int db_error(struct state *st, const char *what)
-{
-	log_msg(VIGIL_LOG_ERROR, "state", "%s: %s", what, sqlite3_errmsg(st->db));
-	return -EIO;
-}
-
-/* Ready a cached statement for its next use. */
-static void stmt_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-/* Step a statement that returns no rows, then ready it again. 0 or -EIO. */
-static int stmt_exec(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret = 0;
-	if (sqlite3_step(s) != SQLITE_DONE)
-		ret = db_error(st, what);
-	stmt_done(s);
-	return ret;
-}
-
-/* A failed sqlite3_bind_*: only too-big values or out of memory. */
-static int bind_error(struct state *st, sqlite3_stmt *s, const char *what)
-{
-	int ret = db_error(st, what);
-	stmt_done(s);
-	return ret;
-}
-
-static int bind_text(sqlite3_stmt *s, int i, const char *text)
-{
-	/* STATIC is safe: every statement is reset and cleared before we return. */
-	return sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
-}
-
-static char *column_strdup(sqlite3_stmt *s, int i)
-{
-	return xstrdup((const char *)sqlite3_column_text(s, i));
-}
 
 sqlite3_stmt *state_stmt(struct state *st, const char *sql)
 {

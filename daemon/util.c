@@ -282,11 +282,16 @@ char *xstrdup(const char *s)
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
-	char *out;
 	va_start(ap, fmt);
-	int r = vasprintf(&out, fmt, ap);
+	char *out = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (r < 0)
+	return out;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *out;
+	if (vasprintf(&out, fmt, ap) < 0)
 		out_of_memory();
 	return out;
 }

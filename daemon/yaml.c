@@ -71,14 +71,10 @@ static void error_at(struct builder *b, const yaml_mark_t *mark, const char *fmt
 static void error_at(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
 {
 	va_list ap;
-	char *text;
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	diag_vadd(b->d, b->doc->file, clamp_int(mark->line + 1), clamp_int(mark->column + 1),
+	          fmt, ap);
 	va_end(ap);
-	diag_add(b->d, b->doc->file, clamp_int(mark->line + 1), clamp_int(mark->column + 1),
-	         "%s", text ? text : "out of memory");
-	free(text);
 	b->errors++;
 }
 
@@ -88,13 +84,11 @@ static void fatal_at(struct builder *b, const yaml_mark_t *mark, const char *fmt
 static void fatal_at(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
 {
 	va_list ap;
-	char *text;
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
+	diag_vadd(b->d, b->doc->file, clamp_int(mark->line + 1), clamp_int(mark->column + 1),
+	          fmt, ap);
 	va_end(ap);
-	error_at(b, mark, "%s", text ? text : "out of memory");
-	free(text);
+	b->errors++;
 	b->fatal = true;
 }
 
