@@ -115,9 +115,9 @@ static int alert_item(struct instance *src, const struct vigil_item *item, int64
 			.item_id = item->id,
 		};
 		struct outbox_noise noise;
+		const struct outbox_noise *np = rule_noise(m->r, &d->config->defaults, &noise);
 		struct outbox_result res;
-		if (outbox_submit(d->state, &a, rule_noise(m->r, &d->config->defaults, &noise), sinks, n_sinks, now,
-		                  &res) < 0) {
+		if (outbox_submit(d->state, &a, np, sinks, n_sinks, now, &res) < 0) {
 			ret = -EIO;
 		} else if (res.outcome == OUTBOX_NEW || res.outcome == OUTBOX_HELD) {
 			c->alerts++;
