@@ -1,0 +1,2121 @@
+/* feed.c - the feed parser: RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 streamed through libxml2's xmlReader */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE    /* memmem */
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/HTMLparser.h>
+#include <libxml/entities.h>
+#include <libxml/parser.h>
+#include <libxml/uri.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlreader.h>
+
+#include "feed-private.h"
+
+/* ---- small string helpers, shared through feed-private.h ---- */
+
+int fbuf_add(struct fbuf *b, const char *s, size_t n)
+{
+	size_t limit = b->limit ? b->limit : FEED_MAX_FIELD;
+	if (b->len + n > limit) {
+		b->full = true;
+		n = limit > b->len ? limit - b->len : 0;
+		/* Never cut a UTF-8 sequence in two. */
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int fbuf_adds(struct fbuf *b, const char *s)
+{
+	return fbuf_add(b, s, strlen(s));
+}
+
+int fbuf_addc(struct fbuf *b, char c)
+{
+	return fbuf_add(b, &c, 1);
+}
+
+int fbuf_add_escaped(struct fbuf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *esc = NULL;
+		switch (s[i]) {
+		case '&': esc = "&amp;"; break;
+		case '<': esc = "&lt;"; break;
+		case '>': esc = "&gt;"; break;
+		case '"': esc = "&quot;"; break;
+		default: continue;
+		}
+		if (fbuf_add(b, s + run, i - run) < 0 || fbuf_adds(b, esc) < 0)
+			return -ENOMEM;
+		run = i + 1;
+	}
+	return fbuf_add(b, s + run, n - run);
+}
+
+void fbuf_reset(struct fbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->full = false;
+}
+
+char *fbuf_steal(struct fbuf *b)
+{
+	char *p = b->p ? b->p : strdup("");
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->full = false;
+	return p;
+}
+
+void feed_error(struct feed_result *res, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof res->error, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+char *feed_trim(const char *s)
+{
+	if (!s)
+		return NULL;
+	while (is_space((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && is_space((unsigned char)s[n - 1]))
+		n--;
+	return strndup(s, n);
+}
+
+char *feed_collapse_space(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *out = malloc(strlen(s) + 1);
+	if (!out)
+		return NULL;
+	char *o = out;
+	char pending = 0;
+	for (const char *p = s; *p; p++) {
+		if (is_space((unsigned char)*p)) {
+			if (o > out && pending != '\n')
+				pending = *p == '\n' ? '\n' : ' ';
+			continue;
+		}
+		if (pending)
+			*o++ = pending;
+		pending = 0;
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+bool feed_looks_like_html(const char *s)
+{
+	for (const char *p = s; p && (p = strpbrk(p, "<&")); p++) {
+		if (*p == '<') {
+			if (isalpha((unsigned char)p[1]) || p[1] == '/' || p[1] == '!')
+				return true;
+			continue;
+		}
+		/* &name; or &#123; or &#x1F; */
+		const char *q = p + 1;
+		if (*q == '#') {
+			q++;
+			if (*q == 'x' || *q == 'X')
+				q++;
+			if (!isxdigit((unsigned char)*q))
+				continue;
+			while (isxdigit((unsigned char)*q))
+				q++;
+		} else {
+			if (!isalpha((unsigned char)*q))
+				continue;
+			while (isalnum((unsigned char)*q))
+				q++;
+		}
+		if (*q == ';')
+			return true;
+	}
+	return false;
+}
+
+static bool has_scheme(const char *s)
+{
+	if (!isalpha((unsigned char)*s))
+		return false;
+	const char *p = s + 1;
+	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	return *p == ':';
+}
+
+char *feed_resolve_url(const char *href, const char *base)
+{
+	if (!href)
+		return NULL;
+	char *h = feed_trim(href);
+	if (!h)
+		return NULL;
+	if (!*h || strlen(h) > 8192) {
+		free(h);
+		return NULL;
+	}
+	xmlChar *abs = NULL;
+	if (base && *base && has_scheme(base))
+		abs = xmlBuildURI((const xmlChar *)h, (const xmlChar *)base);
+	if (!abs && has_scheme(h))
+		abs = xmlStrdup((const xmlChar *)h);
+	if (!abs && base && *base && has_scheme(base)) {
+		/* Spaces and the like: escape, then try again. */
+		xmlChar *esc = xmlURIEscapeStr((const xmlChar *)h,
+		                               (const xmlChar *)":/?#[]@!$&'()*+,;=%~");
+		if (esc)
+			abs = xmlBuildURI(esc, (const xmlChar *)base);
+		xmlFree(esc);
+	}
+	free(h);
+	if (!abs)
+		return NULL;
+	char *out = NULL;
+	if (has_scheme((const char *)abs) &&
+	    strncasecmp((const char *)abs, "javascript:", 11) &&
+	    strncasecmp((const char *)abs, "vbscript:", 9) &&
+	    strncasecmp((const char *)abs, "data:", 5))
+		out = strdup((const char *)abs);
+	xmlFree(abs);
+	return out;
+}
+
+/* ---- element names ---- */
+
+enum ns {
+	NS_OTHER = 0,
+	NS_RSS,          /* no namespace, RSS 1.0, RSS 0.90, the RSS 2.0 namespaces */
+	NS_ATOM,         /* Atom 1.0 or 0.3 */
+	NS_RDF,
+	NS_DC,
+	NS_DCTERMS,
+	NS_CONTENT,
+	NS_MEDIA,
+	NS_XHTML,
+	NS_ITUNES,
+};
+
+#define NS_URI_ATOM10 "http://www.w3.org/2005/Atom"
+#define NS_URI_ATOM03 "http://purl.org/atom/ns#"
+#define NS_URI_RSS10 "http://purl.org/rss/1.0/"
+#define NS_URI_RSS090 "http://my.netscape.com/rdf/simple/0.9/"
+#define NS_URI_RDF "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+#define NS_URI_XHTML "http://www.w3.org/1999/xhtml"
+
+static enum ns ns_of(const char *uri)
+{
+	static const struct {
+		const char *uri;
+		enum ns ns;
+	} known[] = {
+		{ NS_URI_ATOM10, NS_ATOM }, { NS_URI_ATOM03, NS_ATOM },
+		{ NS_URI_RSS10, NS_RSS }, { NS_URI_RSS090, NS_RSS },
+		{ "http://backend.userland.com/rss2", NS_RSS },
+		{ "http://blogs.law.harvard.edu/tech/rss", NS_RSS },
+		{ "http://backend.userland.com/rss", NS_RSS },
+		{ NS_URI_RDF, NS_RDF },
+		{ "http://purl.org/dc/elements/1.1/", NS_DC },
+		{ "http://purl.org/dc/elements/1.0/", NS_DC },
+		{ "http://purl.org/dc/terms/", NS_DCTERMS },
+		{ "http://purl.org/rss/1.0/modules/content/", NS_CONTENT },
+		{ "http://search.yahoo.com/mrss/", NS_MEDIA },
+		{ "http://search.yahoo.com/mrss", NS_MEDIA },
+		{ NS_URI_XHTML, NS_XHTML },
+		{ "http://www.itunes.com/dtds/podcast-1.0.dtd", NS_ITUNES },
+	};
+	if (!uri || !*uri)
+		return NS_RSS;
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (!strcmp(uri, known[i].uri))
+			return known[i].ns;
+	return NS_OTHER;
+}
+
+/* What an element is to the parser; indexed by depth. */
+enum role {
+	R_IGNORE = 0,
+	R_ROOT_RSS,
+	R_ROOT_RDF,
+	R_HEAD,          /* RSS channel, Atom feed */
+	R_ENTRY,         /* RSS item, Atom entry */
+	R_PERSON,        /* Atom author */
+	R_SOURCE,        /* Atom source */
+	R_MEDIA_GROUP,
+	R_IMAGE,         /* RSS channel image */
+};
+
+/* Where the text of a captured element goes. */
+enum target {
+	T_NONE = 0,
+	T_HEAD_TITLE, T_HEAD_SUBTITLE, T_HEAD_LINK, T_HEAD_ID, T_HEAD_LANG, T_HEAD_UPDATED,
+	T_HEAD_GENERATOR, T_HEAD_ICON, T_HEAD_AUTHOR,
+	T_TITLE, T_SUMMARY, T_CONTENT, T_LINK, T_ID, T_PUBLISHED, T_UPDATED, T_CREATED,
+	T_DCDATE, T_AUTHOR, T_CREATOR, T_CATEGORY, T_COMMENTS, T_SOURCE_TITLE, T_LANG,
+	T_PERSON_NAME, T_PERSON_EMAIL, T_PERSON_URI,
+};
+
+/* The child elements of XML content (SEC EDGAR puts its filing data there). */
+#define FEED_MAX_XML_CHILDREN 32
+
+struct capture {
+	int depth;                   /* the captured element's depth; -1: none */
+	enum target target;
+	bool atom;                   /* an Atom text construct (type attribute rules) */
+	struct fbuf text;            /* all text inside */
+	struct fbuf markup;          /* the inner markup, serialised */
+	bool children;               /* element children seen */
+	int div_depth;               /* xhtml: the wrapper div skipped, or -1 */
+	char *type;                  /* type (or Atom 0.3 mode) attribute */
+	char *src;
+	char *base;                  /* base URI at the element */
+	bool not_permalink;          /* guid isPermaLink="false" */
+	bool rss_guid;
+	int child_depth;             /* a direct child being recorded, or -1 */
+	char *child_name;
+	struct fbuf child_text;
+};
+
+/* One entry being read; every string owned. */
+struct entry_builder {
+	bool active;
+	char *title, *title_html, *summary, *summary_html, *content, *content_html;
+	char *content_type;
+	char *id, *about, *comments, *source_title, *lang, *creator;
+	bool has_guid, guid_permalink;
+	int64_t published, updated, created, dcdate;
+	struct feed_link links[FEED_MAX_LIST];
+	size_t n_links;
+	struct feed_link enclosures[FEED_MAX_LIST];
+	size_t n_enclosures;
+	struct feed_person authors[FEED_MAX_LIST];
+	size_t n_authors;
+	char *categories[FEED_MAX_LIST];
+	size_t n_categories;
+	char *form_type;
+	bool sec;
+	char *xml_names[FEED_MAX_XML_CHILDREN];
+	char *xml_values[FEED_MAX_XML_CHILDREN];
+	size_t n_xml;
+};
+
+struct head_builder {
+	char *title, *subtitle, *link, *id, *language, *generator, *icon;
+	int64_t updated;
+	struct feed_person authors[FEED_MAX_LIST];
+	size_t n_authors;
+};
+
+struct xp {
+	xmlTextReaderPtr reader;
+	const char *doc;             /* the bytes read, for the head pre-pass */
+	size_t len;
+	bool head_only;              /* the pre-pass: feed-level elements only */
+	bool skip;                   /* skip the current element's subtree */
+	bool prepassed;
+	bool head_frozen;            /* the pre-pass filled the head; ignore it now */
+	const struct feed_options *opt;
+	const struct feed_callbacks *cb;
+	void *userdata;
+	struct feed_result *res;
+	size_t max_depth;
+	unsigned char *roles;        /* max_depth + 1 */
+
+	enum feed_format format;
+	bool root_seen;
+	struct capture cap;
+	struct entry_builder e;
+	struct head_builder h;
+	struct feed_head head;
+	bool head_called;
+	struct feed_person person;   /* the Atom person being read */
+	int person_owner;            /* 1: head, 2: entry, 0: dropped */
+
+	/* Why reading stops early. */
+	bool stop;
+	int rc;                      /* feed_parse's return value when stopping */
+	/* libxml2's errors */
+	unsigned n_errors;
+	char first_error[256];
+	bool hostile;
+	bool too_big;
+};
+
+static char *xstrdup(const xmlChar *s)
+{
+	return s ? strdup((const char *)s) : NULL;
+}
+
+/* An attribute of the current element, malloc'd, or NULL. */
+static char *attr(struct xp *x, const char *name)
+{
+	xmlChar *v = xmlTextReaderGetAttribute(x->reader, (const xmlChar *)name);
+	char *s = xstrdup(v);
+	xmlFree(v);
+	return s;
+}
+
+static char *base_uri(struct xp *x)
+{
+	xmlChar *b = xmlTextReaderBaseUri(x->reader);
+	char *s = xstrdup(b);
+	xmlFree(b);
+	if (!s && x->opt->base_url)
+		s = strdup(x->opt->base_url);
+	return s;
+}
+
+static void stop(struct xp *x, int rc)
+{
+	if (!x->stop) {
+		x->stop = true;
+		x->rc = rc;
+	}
+}
+
+static void oom(struct xp *x)
+{
+	feed_error(x->res, "out of memory");
+	stop(x, -ENOMEM);
+}
+
+/* Set *slot to value when it is still empty; value is consumed. */
+static void take(char **slot, char *value)
+{
+	if (value && *value && !*slot) {
+		*slot = value;
+		return;
+	}
+	free(value);
+}
+
+static void person_clear(struct feed_person *p)
+{
+	free((char *)p->name);
+	free((char *)p->email);
+	free((char *)p->uri);
+	memset(p, 0, sizeof *p);
+}
+
+static void link_clear(struct feed_link *l)
+{
+	free((char *)l->href);
+	free((char *)l->rel);
+	free((char *)l->type);
+	free((char *)l->title);
+	memset(l, 0, sizeof *l);
+}
+
+static void entry_clear(struct entry_builder *e)
+{
+	char **strings[] = {
+		&e->title, &e->title_html, &e->summary, &e->summary_html, &e->content,
+		&e->content_html, &e->content_type, &e->id, &e->about, &e->comments,
+		&e->source_title, &e->lang, &e->creator, &e->form_type,
+	};
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		free(*strings[i]);
+	for (size_t i = 0; i < e->n_links; i++)
+		link_clear(&e->links[i]);
+	for (size_t i = 0; i < e->n_enclosures; i++)
+		link_clear(&e->enclosures[i]);
+	for (size_t i = 0; i < e->n_authors; i++)
+		person_clear(&e->authors[i]);
+	for (size_t i = 0; i < e->n_categories; i++)
+		free(e->categories[i]);
+	for (size_t i = 0; i < e->n_xml; i++) {
+		free(e->xml_names[i]);
+		free(e->xml_values[i]);
+	}
+	memset(e, 0, sizeof *e);
+	e->published = e->updated = e->created = e->dcdate = VIGIL_TIME_NONE;
+}
+
+static void head_clear(struct head_builder *h)
+{
+	free(h->title);
+	free(h->subtitle);
+	free(h->link);
+	free(h->id);
+	free(h->language);
+	free(h->generator);
+	free(h->icon);
+	for (size_t i = 0; i < h->n_authors; i++)
+		person_clear(&h->authors[i]);
+	memset(h, 0, sizeof *h);
+	h->updated = VIGIL_TIME_NONE;
+}
+
+static void capture_clear(struct capture *c)
+{
+	fbuf_reset(&c->text);
+	fbuf_reset(&c->markup);
+	fbuf_reset(&c->child_text);
+	free(c->type);
+	free(c->src);
+	free(c->base);
+	free(c->child_name);
+	memset(c, 0, sizeof *c);
+	c->depth = -1;
+	c->div_depth = -1;
+	c->child_depth = -1;
+}
+
+/* Add a link to a list unless its href is there already; fields consumed. */
+static void add_link(struct feed_link *list, size_t *n, char *href, char *rel, char *type,
+                     char *title, int64_t length)
+{
+	bool dup = !href || *n >= FEED_MAX_LIST;
+	for (size_t i = 0; !dup && i < *n; i++)
+		dup = !strcmp(list[i].href, href);
+	if (dup) {
+		free(href);
+		free(rel);
+		free(type);
+		free(title);
+		return;
+	}
+	list[*n] = (struct feed_link){
+		.href = href, .rel = rel ? rel : strdup("alternate"), .type = type,
+		.title = title, .length = length,
+	};
+	(*n)++;
+}
+
+static int64_t parse_length(const char *s)
+{
+	if (!s)
+		return -1;
+	char *end;
+	while (is_space((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	long long v = strtoll(s, &end, 10);
+	return v < 0 ? -1 : (int64_t)v;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void add_person(struct feed_person *list, size_t *n, struct feed_person *p)
+{
+	if ((!p->name && !p->email && !p->uri) || *n >= FEED_MAX_LIST) {
+		person_clear(p);
+		return;
+	}
+	list[(*n)++] = *p;
+	memset(p, 0, sizeof *p);
+}
+
+/*
+ * An RSS author as written: "jo@example.org (Jo Smith)", "Jo Smith
+ * <jo@example.org>", an address alone or a name alone.
+ */
+static void parse_rss_person(const char *text, struct feed_person *p)
+{
+	memset(p, 0, sizeof *p);
+	char *t = feed_collapse_space(text);
+	if (!t || !*t) {
+		free(t);
+		return;
+	}
+	char *open = strchr(t, '(');
+	char *close = open ? strrchr(open, ')') : NULL;
+	char *lt = strchr(t, '<');
+	char *gt = lt ? strchr(lt, '>') : NULL;
+	if (open && close && strchr(t, '@') && strchr(t, '@') < open) {
+		*close = '\0';
+		p->name = feed_trim(open + 1);
+		*open = '\0';
+		p->email = feed_trim(t);
+	} else if (lt && gt && strchr(lt, '@')) {
+		*gt = '\0';
+		p->email = feed_trim(lt + 1);
+		*lt = '\0';
+		p->name = feed_trim(t);
+	} else if (strchr(t, '@') && !strchr(t, ' ')) {
+		p->email = strdup(t);
+	} else {
+		p->name = strdup(t);
+	}
+	if (p->name && !*p->name) {
+		free((char *)p->name);
+		p->name = NULL;
+	}
+	if (p->email && !*p->email) {
+		free((char *)p->email);
+		p->email = NULL;
+	}
+	free(t);
+}
+
+/* ---- text constructs ---- */
+
+static bool str_ieq(const char *a, const char *b)
+{
+	return a && !strcasecmp(a, b);
+}
+
+static char *nonempty(char *s)
+{
+	if (s && !*s) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * Plain text, original HTML and MIME type of a captured text construct.
+ * `is_html` says the element holds HTML when it has no Atom type (RSS
+ * description, content:encoded); otherwise HTML is recognised by its look.
+ * `title` keeps inner white space of plain text as it is.
+ */
+static void text_construct(struct capture *c, bool is_html, bool title, char **plain,
+                           char **html, const char **ctype)
+{
+	const char *text = c->text.p ? c->text.p : "";
+	*plain = *html = NULL;
+	*ctype = NULL;
+
+	if (c->atom && c->src) {
+		*ctype = c->type ? c->type : "";
+		return;          /* out-of-line content */
+	}
+	const char *type = c->atom ? c->type : NULL;
+	/* Atom 0.3: mode="escaped|xml|base64" */
+	if (type && str_ieq(type, "escaped"))
+		type = "html";
+	else if (type && str_ieq(type, "xml"))
+		type = "xhtml";
+	else if (type && str_ieq(type, "base64"))
+		type = "application/octet-stream";
+
+	if (c->atom && (!type || str_ieq(type, "text") || str_ieq(type, "text/plain"))) {
+		*plain = title ? feed_trim(text) : feed_collapse_space(text);
+		*ctype = "text/plain";
+	} else if (c->atom && (str_ieq(type, "html") || str_ieq(type, "text/html"))) {
+		*html = c->children && c->markup.p ? feed_trim(c->markup.p) : feed_trim(text);
+		*ctype = "text/html";
+	} else if (c->atom && (str_ieq(type, "xhtml") || str_ieq(type, "application/xhtml+xml"))) {
+		*html = feed_trim(c->markup.p ? c->markup.p : text);
+		*ctype = "application/xhtml+xml";
+	} else if (c->atom) {
+		size_t n = strlen(type);
+		*ctype = type;
+		if (!strncasecmp(type, "text/", 5) || (n > 4 && !strcasecmp(type + n - 4, "+xml")) ||
+		    (n > 4 && !strcasecmp(type + n - 4, "/xml")))
+			*plain = feed_collapse_space(text);
+		/* other media types are base64: no text for rules */
+	} else if (c->children && c->markup.p) {
+		*html = feed_trim(c->markup.p);      /* raw markup inside an RSS element */
+		*ctype = "text/html";
+	} else if (feed_looks_like_html(text)) {
+		*html = feed_trim(text);
+		*ctype = "text/html";
+	} else {
+		*plain = title ? feed_trim(text) : feed_collapse_space(text);
+		*ctype = is_html ? "text/html" : "text/plain";
+	}
+	if (*html) {
+		*html = nonempty(*html);
+		if (*html) {
+			*plain = feed_html_to_text(*html, strlen(*html));
+			/* A title keeps its one line. */
+			if (title && *plain)
+				for (char *p = *plain; *p; p++)
+					if (*p == '\n')
+						*p = ' ';
+		}
+	}
+	*plain = nonempty(*plain);
+}
+
+/* ---- callbacks ---- */
+
+static void fill_head(struct xp *x)
+{
+	struct head_builder *h = &x->h;
+	x->head = (struct feed_head){
+		.format = x->format,
+		.title = h->title,
+		.subtitle = h->subtitle,
+		.link = h->link,
+		.id = h->id,
+		.language = h->language,
+		.updated = h->updated,
+		.authors = h->authors,
+		.n_authors = h->n_authors,
+		.generator = h->generator,
+		.icon = h->icon,
+	};
+}
+
+static void prepass(struct xp *x);
+
+static void call_head(struct xp *x)
+{
+	if (x->head_called || x->stop || x->head_only)
+		return;
+	x->head_called = true;
+	if (!x->h.title && !x->prepassed && x->doc) {
+		x->prepassed = true;
+		prepass(x);
+		x->head_frozen = true;
+	}
+	fill_head(x);
+	if (x->cb && x->cb->head) {
+		int r = x->cb->head(x->userdata, &x->head);
+		if (r < 0)
+			stop(x, r);
+	}
+}
+
+static const char *xml_child(const struct entry_builder *e, const char *name)
+{
+	for (size_t i = 0; i < e->n_xml; i++)
+		if (!strcmp(e->xml_names[i], name))
+			return e->xml_values[i];
+	return NULL;
+}
+
+/* The best link: alternate HTML, any alternate, then a guid that is a URL. */
+static const char *choose_link(const struct entry_builder *e)
+{
+	for (size_t i = 0; i < e->n_links; i++)
+		if (!strcmp(e->links[i].rel, "alternate") && e->links[i].type &&
+		    (!strcasecmp(e->links[i].type, "text/html") ||
+		     !strcasecmp(e->links[i].type, "application/xhtml+xml")))
+			return e->links[i].href;
+	for (size_t i = 0; i < e->n_links; i++)
+		if (!strcmp(e->links[i].rel, "alternate"))
+			return e->links[i].href;
+	if (e->has_guid && e->guid_permalink && e->id &&
+	    (!strncasecmp(e->id, "http://", 7) || !strncasecmp(e->id, "https://", 8)) &&
+	    !strpbrk(e->id, " \t\r\n"))
+		return e->id;
+	return NULL;
+}
+
+#define MAX_FIELDS 16
+
+static void add_field(struct vigil_field *f, size_t *n, const char *name, const char *value)
+{
+	if (value && *value && *n < MAX_FIELDS)
+		f[(*n)++] = (struct vigil_field){ .name = name, .type = VIGIL_FIELD_STRING,
+		                                  .string = value };
+}
+
+static void finish_entry(struct xp *x)
+{
+	struct entry_builder *e = &x->e;
+	if (!e->active || x->stop)
+		return;
+	call_head(x);
+	if (x->stop)
+		return;
+
+	struct feed_entry fe = { .item = VIGIL_ITEM_INIT };
+	struct vigil_item *it = &fe.item;
+	struct vigil_field fields[MAX_FIELDS];
+	size_t n_fields = 0;
+	char filed[11] = "";
+	char accession[32] = "";
+	struct fbuf authors = { 0 };
+
+	/* RSS 1.0: rdf:about is the item's identity when there is no other. */
+	if (!e->id && e->about) {
+		e->id = e->about;
+		e->about = NULL;
+	}
+	if (e->creator && e->n_authors < FEED_MAX_LIST) {
+		e->authors[e->n_authors++] = (struct feed_person){ .name = e->creator };
+		e->creator = NULL;
+	}
+
+	const struct feed_person *people = e->authors;
+	size_t n_people = e->n_authors;
+	if (n_people == 0 && x->h.n_authors > 0 &&
+	    (x->format == FEED_ATOM10 || x->format == FEED_ATOM03)) {
+		people = x->h.authors;       /* Atom: the feed's authors are the entries' */
+		n_people = x->h.n_authors;
+	}
+	for (size_t i = 0; i < n_people; i++) {
+		const char *who = people[i].name ? people[i].name : people[i].email;
+		if (!who)
+			continue;
+		if (authors.len && fbuf_adds(&authors, ", ") < 0)
+			goto nomem;
+		if (fbuf_adds(&authors, who) < 0)
+			goto nomem;
+	}
+
+	it->id = e->id;
+	it->title = e->title;
+	it->summary = e->summary;
+	it->content = e->content;
+	it->author = authors.p;
+	it->link = choose_link(e);
+	it->lang = e->lang ? e->lang : x->h.language;
+	it->feed_title = x->h.title;
+	it->categories = (const char *const *)e->categories;
+	it->n_categories = e->n_categories;
+	it->published = e->published != VIGIL_TIME_NONE ? e->published :
+	                e->dcdate != VIGIL_TIME_NONE ? e->dcdate : e->created;
+	it->updated = e->updated;
+
+	add_field(fields, &n_fields, "summary_html", e->summary_html);
+	add_field(fields, &n_fields, "content_html", e->content_html);
+	if (e->n_enclosures) {
+		add_field(fields, &n_fields, "enclosure_url", e->enclosures[0].href);
+		add_field(fields, &n_fields, "enclosure_type", e->enclosures[0].type);
+	}
+	add_field(fields, &n_fields, "comments", e->comments);
+
+	/* SEC EDGAR: form type, accession number and filing date. */
+	if (e->sec || (e->id && strstr(e->id, "sec.gov"))) {
+		const char *form = e->form_type ? e->form_type : xml_child(e, "filing-type");
+		add_field(fields, &n_fields, "form_type", form);
+		const char *acc = xml_child(e, "accession-number");
+		const char *k = e->id ? strstr(e->id, "accession-number=") : NULL;
+		if (!acc && k) {
+			k += strlen("accession-number=");
+			size_t n = strspn(k, "0123456789-");
+			if (n > 0 && n < sizeof accession) {
+				memcpy(accession, k, n);
+				accession[n] = '\0';
+				acc = accession;
+			}
+		}
+		add_field(fields, &n_fields, "accession_number", acc);
+		const char *date = xml_child(e, "filing-date");
+		const char *f = e->summary ? strstr(e->summary, "Filed:") : NULL;
+		if (!date && f) {
+			f += 6;
+			while (*f == ' ')
+				f++;
+			if (strlen(f) >= 10 && isdigit((unsigned char)f[0]) && f[4] == '-' && f[7] == '-') {
+				memcpy(filed, f, 10);
+				date = filed;
+			}
+		}
+		add_field(fields, &n_fields, "filing_date", date);
+		add_field(fields, &n_fields, "form_name", xml_child(e, "form-name"));
+		add_field(fields, &n_fields, "items_desc", xml_child(e, "items-desc"));
+		add_field(fields, &n_fields, "file_number", xml_child(e, "file-number"));
+	}
+	it->fields = fields;
+	it->n_fields = n_fields;
+
+	fe.title_html = e->title_html;
+	fe.summary_html = e->summary_html;
+	fe.content_html = e->content_html;
+	fe.content_type = e->content_type;
+	fe.guid_is_permalink = e->has_guid && e->guid_permalink;
+	fe.links = e->links;
+	fe.n_links = e->n_links;
+	fe.enclosures = e->enclosures;
+	fe.n_enclosures = e->n_enclosures;
+	fe.authors = people;
+	fe.n_authors = n_people;
+	fe.comments = e->comments;
+	fe.source_title = e->source_title;
+
+	fill_head(x);
+	x->res->n_entries++;
+	if (x->cb && x->cb->entry) {
+		int r = x->cb->entry(x->userdata, &x->head, &fe);
+		if (r < 0)
+			stop(x, r);
+	}
+	fbuf_reset(&authors);
+	entry_clear(e);
+	if (!x->stop && x->opt->max_items && x->res->n_entries >= x->opt->max_items)
+		stop(x, 0);
+	return;
+nomem:
+	fbuf_reset(&authors);
+	oom(x);
+}
+
+/* ---- captures ---- */
+
+static void start_capture(struct xp *x, int depth, enum target target, bool atom_text)
+{
+	struct capture *c = &x->cap;
+	capture_clear(c);
+	c->depth = depth;
+	c->target = target;
+	c->atom = atom_text;
+	if (atom_text) {
+		c->type = attr(x, "type");
+		if (!c->type)
+			c->type = attr(x, "mode");
+		if (target == T_CONTENT)
+			c->src = attr(x, "src");
+	}
+	if (target == T_LINK || target == T_HEAD_LINK || target == T_HEAD_ICON ||
+	    target == T_PERSON_URI || target == T_COMMENTS)
+		c->base = base_uri(x);
+}
+
+static bool is_void_element(const char *name)
+{
+	static const char *const voids[] = {
+		"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed",
+		"param", "source", "track", "wbr",
+	};
+	for (size_t i = 0; i < sizeof voids / sizeof voids[0]; i++)
+		if (!strcasecmp(name, voids[i]))
+			return true;
+	return false;
+}
+
+/* An element inside a captured one: serialise its start tag. */
+static void capture_child_start(struct xp *x, int depth, bool empty)
+{
+	struct capture *c = &x->cap;
+	xmlTextReaderPtr r = x->reader;
+	const char *local = (const char *)xmlTextReaderConstLocalName(r);
+	if (!local)
+		return;
+	bool first = !c->children;
+	c->children = true;
+	if (depth == c->depth + 1 && first && !empty && c->atom && str_ieq(c->type, "xhtml") &&
+	    !strcmp(local, "div")) {
+		c->div_depth = depth;          /* Atom's wrapper div is not content */
+		return;
+	}
+	if (depth == c->depth + 1 && c->child_depth < 0) {
+		c->child_depth = depth;
+		free(c->child_name);
+		c->child_name = strdup(local);
+		fbuf_reset(&c->child_text);
+	}
+	int err = fbuf_addc(&c->markup, '<') | fbuf_adds(&c->markup, local);
+	if (xmlTextReaderMoveToFirstAttribute(r) == 1) {
+		do {
+			if (xmlTextReaderIsNamespaceDecl(r) == 1)
+				continue;
+			const char *name = (const char *)xmlTextReaderConstName(r);
+			const char *value = (const char *)xmlTextReaderConstValue(r);
+			if (!name)
+				continue;
+			err |= fbuf_addc(&c->markup, ' ') | fbuf_adds(&c->markup, name) |
+			       fbuf_adds(&c->markup, "=\"");
+			if (value)
+				err |= fbuf_add_escaped(&c->markup, value, strlen(value));
+			err |= fbuf_addc(&c->markup, '"');
+		} while (xmlTextReaderMoveToNextAttribute(r) == 1);
+		xmlTextReaderMoveToElement(r);
+	}
+	err |= fbuf_addc(&c->markup, '>');
+	if (err)
+		oom(x);
+}
+
+static void capture_child_end(struct xp *x, int depth, bool empty)
+{
+	struct capture *c = &x->cap;
+	const char *local = (const char *)xmlTextReaderConstLocalName(x->reader);
+	if (depth == c->div_depth) {
+		c->div_depth = -1;
+		return;
+	}
+	if (local && !(empty && is_void_element(local))) {
+		if (fbuf_adds(&c->markup, "</") < 0 || fbuf_adds(&c->markup, local) < 0 ||
+		    fbuf_addc(&c->markup, '>') < 0)
+			oom(x);
+	}
+	if (depth == c->child_depth) {
+		struct entry_builder *e = &x->e;
+		if (e->active && c->target == T_CONTENT && e->n_xml < FEED_MAX_XML_CHILDREN &&
+		    c->child_name) {
+			char *v = feed_trim(c->child_text.p ? c->child_text.p : "");
+			e->xml_names[e->n_xml] = c->child_name;
+			e->xml_values[e->n_xml] = v ? v : strdup("");
+			e->n_xml++;
+			c->child_name = NULL;
+		}
+		c->child_depth = -1;
+	}
+}
+
+static void capture_text(struct xp *x, const char *value, bool cdata)
+{
+	struct capture *c = &x->cap;
+	if (!value)
+		return;
+	size_t n = strlen(value);
+	int err = fbuf_add(&c->text, value, n);
+	err |= cdata ? fbuf_add(&c->markup, value, n) : fbuf_add_escaped(&c->markup, value, n);
+	if (c->child_depth >= 0)
+		err |= fbuf_add(&c->child_text, value, n);
+	if (err)
+		oom(x);
+}
+
+static int64_t captured_date(struct capture *c)
+{
+	return feed_parse_date(c->text.p ? c->text.p : "");
+}
+
+static void set_date(int64_t *slot, int64_t t)
+{
+	if (*slot == VIGIL_TIME_NONE)
+		*slot = t;
+}
+
+static void add_category(struct entry_builder *e, char *term)
+{
+	term = nonempty(term);
+	if (!term)
+		return;
+	for (size_t i = 0; i < e->n_categories; i++) {
+		if (!strcmp(e->categories[i], term)) {
+			free(term);
+			return;
+		}
+	}
+	if (e->n_categories >= FEED_MAX_LIST) {
+		free(term);
+		return;
+	}
+	e->categories[e->n_categories++] = term;
+}
+
+/* The captured element ended: put its text where it belongs. */
+static void finish_capture(struct xp *x)
+{
+	struct capture *c = &x->cap;
+	struct entry_builder *e = &x->e;
+	struct head_builder *h = &x->h;
+	const char *text = c->text.p ? c->text.p : "";
+	char *plain, *html;
+	const char *ctype;
+
+	switch (c->target) {
+	case T_HEAD_TITLE:
+		text_construct(c, false, true, &plain, &html, &ctype);
+		free(html);
+		take(&h->title, plain);
+		break;
+	case T_HEAD_SUBTITLE:
+		text_construct(c, false, false, &plain, &html, &ctype);
+		free(html);
+		take(&h->subtitle, plain);
+		break;
+	case T_HEAD_LINK:
+		take(&h->link, feed_resolve_url(text, c->base));
+		break;
+	case T_HEAD_ID:
+		take(&h->id, feed_trim(text));
+		break;
+	case T_HEAD_LANG:
+		take(&h->language, feed_trim(text));
+		break;
+	case T_HEAD_UPDATED:
+		set_date(&h->updated, captured_date(c));
+		break;
+	case T_HEAD_GENERATOR:
+		take(&h->generator, feed_collapse_space(text));
+		break;
+	case T_HEAD_ICON:
+		take(&h->icon, feed_resolve_url(text, c->base));
+		break;
+	case T_HEAD_AUTHOR: {
+		struct feed_person p;
+		parse_rss_person(text, &p);
+		add_person(h->authors, &h->n_authors, &p);
+		break;
+	}
+	case T_TITLE:
+		text_construct(c, false, true, &plain, &html, &ctype);
+		if (!e->title) {
+			e->title = plain;
+			e->title_html = html;
+		} else {
+			free(plain);
+			free(html);
+		}
+		break;
+	case T_SUMMARY:
+		text_construct(c, true, false, &plain, &html, &ctype);
+		if (!e->summary && !e->summary_html) {
+			e->summary = plain;
+			e->summary_html = html;
+		} else {
+			free(plain);
+			free(html);
+		}
+		break;
+	case T_CONTENT:
+		text_construct(c, true, false, &plain, &html, &ctype);
+		if (!e->content && !e->content_html && !e->content_type) {
+			e->content = plain;
+			e->content_html = html;
+			e->content_type = dup_or_null(ctype);
+		} else {
+			free(plain);
+			free(html);
+		}
+		break;
+	case T_LINK: {
+		char *href = feed_resolve_url(text, c->base);
+		if (href)
+			add_link(e->links, &e->n_links, href, NULL, NULL, NULL, -1);
+		break;
+	}
+	case T_ID:
+		if (!e->id) {
+			e->id = nonempty(feed_trim(text));
+			if (c->rss_guid && e->id) {
+				e->has_guid = true;
+				e->guid_permalink = !c->not_permalink;
+			}
+		}
+		break;
+	case T_PUBLISHED:
+		set_date(&e->published, captured_date(c));
+		break;
+	case T_UPDATED:
+		set_date(&e->updated, captured_date(c));
+		break;
+	case T_CREATED:
+		set_date(&e->created, captured_date(c));
+		break;
+	case T_DCDATE:
+		set_date(&e->dcdate, captured_date(c));
+		break;
+	case T_AUTHOR: {
+		struct feed_person p;
+		parse_rss_person(text, &p);
+		add_person(e->authors, &e->n_authors, &p);
+		break;
+	}
+	case T_CREATOR:
+		take(&e->creator, feed_collapse_space(text));
+		break;
+	case T_CATEGORY:
+		add_category(e, feed_collapse_space(text));
+		break;
+	case T_COMMENTS:
+		take(&e->comments, feed_resolve_url(text, c->base));
+		break;
+	case T_SOURCE_TITLE:
+		take(&e->source_title, feed_collapse_space(text));
+		break;
+	case T_LANG:
+		take(&e->lang, feed_trim(text));
+		break;
+	case T_PERSON_NAME:
+		take((char **)&x->person.name, feed_collapse_space(text));
+		break;
+	case T_PERSON_EMAIL:
+		take((char **)&x->person.email, feed_trim(text));
+		break;
+	case T_PERSON_URI:
+		take((char **)&x->person.uri, feed_resolve_url(text, c->base));
+		break;
+	case T_NONE:
+		break;
+	}
+	capture_clear(c);
+}
+
+/* ---- elements ---- */
+
+/* An Atom <link>, or an atom:link in RSS. */
+static void atom_link(struct xp *x, bool in_head)
+{
+	char *href_raw = attr(x, "href");
+	if (!href_raw)
+		return;
+	char *base = base_uri(x);
+	char *href = feed_resolve_url(href_raw, base);
+	free(href_raw);
+	free(base);
+	if (!href)
+		return;
+	char *rel = attr(x, "rel");
+	if (rel && !*rel) {
+		free(rel);
+		rel = NULL;
+	}
+	/* Atom's IANA registry names may be written as full URIs. */
+	if (rel && !strncmp(rel, "http://www.iana.org/assignments/relation/", 41)) {
+		char *short_rel = strdup(rel + 41);
+		free(rel);
+		rel = short_rel;
+	}
+	if (in_head) {
+		if (!rel || !strcmp(rel, "alternate"))
+			take(&x->h.link, href);
+		else
+			free(href);
+		free(rel);
+		return;
+	}
+	struct entry_builder *e = &x->e;
+	char *type = attr(x, "type");
+	char *title = attr(x, "title");
+	char *len = attr(x, "length");
+	int64_t length = parse_length(len);
+	free(len);
+	if (rel && !strcmp(rel, "enclosure"))
+		add_link(e->enclosures, &e->n_enclosures, strdup(href), strdup(rel),
+		         dup_or_null(type), dup_or_null(title), length);
+	add_link(e->links, &e->n_links, href, rel, type, title, length);
+}
+
+/* RSS <enclosure url type length> and media:content. */
+static void enclosure(struct xp *x, const char *url_attr, const char *length_attr)
+{
+	char *raw = attr(x, url_attr);
+	if (!raw)
+		return;
+	char *base = base_uri(x);
+	char *href = feed_resolve_url(raw, base);
+	free(raw);
+	free(base);
+	if (!href)
+		return;
+	char *type = attr(x, "type");
+	char *len = attr(x, length_attr);
+	int64_t length = parse_length(len);
+	free(len);
+	add_link(x->e.enclosures, &x->e.n_enclosures, href, strdup("enclosure"), type, NULL,
+	         length);
+}
+
+/* Atom <category term scheme label>. */
+static void atom_category(struct xp *x)
+{
+	char *term = attr(x, "term");
+	char *label = attr(x, "label");
+	char *scheme = attr(x, "scheme");
+	if (term && str_ieq(label, "form type")) {
+		take(&x->e.form_type, strdup(term));
+		x->e.sec = true;
+	}
+	if (scheme && strstr(scheme, "sec.gov"))
+		x->e.sec = true;
+	if (term && *term)
+		add_category(&x->e, feed_collapse_space(term));
+	else if (label)
+		add_category(&x->e, feed_collapse_space(label));
+	free(term);
+	free(label);
+	free(scheme);
+}
+
+static bool is_atom_format(const struct xp *x)
+{
+	return x->format == FEED_ATOM10 || x->format == FEED_ATOM03;
+}
+
+static void root_element(struct xp *x, enum ns ns, const char *name, const char *uri)
+{
+	x->root_seen = true;
+	if (!strcasecmp(name, "html")) {
+		x->res->html = true;
+		x->res->not_feed = true;
+		feed_error(x->res, "not a feed: the document is HTML");
+		stop(x, -EBADMSG);
+		return;
+	}
+	if (ns == NS_RSS && !strcmp(name, "rss")) {
+		char *v = attr(x, "version");
+		x->format = FEED_RSS20;
+		if (v && !strcmp(v, "0.90"))
+			x->format = FEED_RSS090;
+		else if (v && !strcmp(v, "0.91"))
+			x->format = FEED_RSS091;
+		else if (v && !strncmp(v, "0.9", 3))
+			x->format = FEED_RSS092;
+		free(v);
+		x->roles[0] = R_ROOT_RSS;
+		return;
+	}
+	if (ns == NS_RDF && !strcmp(name, "RDF")) {
+		x->format = FEED_RSS10;   /* 0.90 when its channel says so */
+		x->roles[0] = R_ROOT_RDF;
+		return;
+	}
+	if ((ns == NS_ATOM || (ns == NS_RSS && (!uri || !*uri))) && !strcmp(name, "feed")) {
+		char *v = attr(x, "version");
+		x->format = (uri && !strcmp(uri, NS_URI_ATOM03)) || (v && !strcmp(v, "0.3")) ?
+		            FEED_ATOM03 : FEED_ATOM10;
+		free(v);
+		x->roles[0] = R_HEAD;
+		return;
+	}
+	x->res->not_feed = true;
+	feed_error(x->res, "not a feed: the root element is <%.64s>%s%.128s%s, not rss, RDF or feed",
+	           name, uri && *uri ? " (" : "", uri ? uri : "", uri && *uri ? ")" : "");
+	stop(x, -EBADMSG);
+}
+
+static enum role head_child(struct xp *x, int depth, enum ns ns, const char *name)
+{
+	if (ns == NS_RSS || ns == NS_ATOM) {
+		if (!strcmp(name, "item") || !strcmp(name, "entry")) {
+			call_head(x);
+			return R_ENTRY;
+		}
+		if (x->head_frozen)
+			return R_IGNORE;
+		if (!strcmp(name, "title"))
+			start_capture(x, depth, T_HEAD_TITLE, ns == NS_ATOM);
+		else if (!strcmp(name, "description") || !strcmp(name, "subtitle") ||
+		         !strcmp(name, "tagline"))
+			start_capture(x, depth, T_HEAD_SUBTITLE, ns == NS_ATOM);
+		else if (!strcmp(name, "link")) {
+			char *href = attr(x, "href");
+			if (href) {
+				free(href);
+				atom_link(x, true);
+			} else {
+				start_capture(x, depth, T_HEAD_LINK, false);
+			}
+		} else if (!strcmp(name, "id"))
+			start_capture(x, depth, T_HEAD_ID, false);
+		else if (!strcmp(name, "language"))
+			start_capture(x, depth, T_HEAD_LANG, false);
+		else if (!strcmp(name, "updated") || !strcmp(name, "modified") ||
+		         !strcmp(name, "lastBuildDate") || !strcmp(name, "pubDate"))
+			start_capture(x, depth, T_HEAD_UPDATED, false);
+		else if (!strcmp(name, "generator"))
+			start_capture(x, depth, T_HEAD_GENERATOR, false);
+		else if (!strcmp(name, "icon") || !strcmp(name, "logo"))
+			start_capture(x, depth, T_HEAD_ICON, false);
+		else if (!strcmp(name, "author") && (ns == NS_ATOM || is_atom_format(x))) {
+			person_clear(&x->person);
+			x->person_owner = 1;
+			return R_PERSON;
+		} else if (!strcmp(name, "managingEditor"))
+			start_capture(x, depth, T_HEAD_AUTHOR, false);
+		else if (!strcmp(name, "image"))
+			return R_IMAGE;
+		return R_IGNORE;
+	}
+	if (ns == NS_DC && !x->head_frozen) {
+		if (!strcmp(name, "language"))
+			start_capture(x, depth, T_HEAD_LANG, false);
+		else if (!strcmp(name, "date"))
+			start_capture(x, depth, T_HEAD_UPDATED, false);
+		else if (!strcmp(name, "creator"))
+			start_capture(x, depth, T_HEAD_AUTHOR, false);
+		else if (!strcmp(name, "title"))
+			start_capture(x, depth, T_HEAD_TITLE, false);
+	}
+	return R_IGNORE;
+}
+
+static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *name)
+{
+	bool atomish = ns == NS_ATOM || is_atom_format(x);
+
+	if (ns == NS_RSS || ns == NS_ATOM) {
+		if (!strcmp(name, "title")) {
+			start_capture(x, depth, T_TITLE, atomish);
+		} else if (!strcmp(name, "link")) {
+			char *href = attr(x, "href");
+			if (href) {
+				free(href);
+				atom_link(x, false);
+			} else {
+				start_capture(x, depth, T_LINK, false);
+			}
+		} else if (!strcmp(name, "description")) {
+			start_capture(x, depth, T_SUMMARY, false);
+		} else if (!strcmp(name, "summary")) {
+			start_capture(x, depth, T_SUMMARY, true);
+		} else if (!strcmp(name, "content")) {
+			start_capture(x, depth, T_CONTENT, true);
+		} else if (!strcmp(name, "guid")) {
+			start_capture(x, depth, T_ID, false);
+			char *p = attr(x, "isPermaLink");
+			x->cap.rss_guid = true;
+			x->cap.not_permalink = p && !strcasecmp(p, "false");
+			free(p);
+		} else if (!strcmp(name, "id")) {
+			start_capture(x, depth, T_ID, false);
+		} else if (!strcmp(name, "pubDate") || !strcmp(name, "published") ||
+		           !strcmp(name, "issued")) {
+			start_capture(x, depth, T_PUBLISHED, false);
+		} else if (!strcmp(name, "updated") || !strcmp(name, "modified")) {
+			start_capture(x, depth, T_UPDATED, false);
+		} else if (!strcmp(name, "created")) {
+			start_capture(x, depth, T_CREATED, false);
+		} else if (!strcmp(name, "author")) {
+			if (atomish) {
+				person_clear(&x->person);
+				x->person_owner = 2;
+				return R_PERSON;
+			}
+			start_capture(x, depth, T_AUTHOR, false);
+		} else if (!strcmp(name, "category")) {
+			char *term = attr(x, "term");
+			if (term || atomish) {
+				free(term);
+				atom_category(x);
+			} else {
+				start_capture(x, depth, T_CATEGORY, false);
+			}
+		} else if (!strcmp(name, "enclosure")) {
+			enclosure(x, "url", "length");
+		} else if (!strcmp(name, "comments")) {
+			start_capture(x, depth, T_COMMENTS, false);
+		} else if (!strcmp(name, "source")) {
+			if (atomish)
+				return R_SOURCE;
+			start_capture(x, depth, T_SOURCE_TITLE, false);
+		}
+		return R_IGNORE;
+	}
+	switch (ns) {
+	case NS_DC:
+		if (!strcmp(name, "creator") || !strcmp(name, "contributor"))
+			start_capture(x, depth, T_CREATOR, false);
+		else if (!strcmp(name, "date"))
+			start_capture(x, depth, T_DCDATE, false);
+		else if (!strcmp(name, "subject"))
+			start_capture(x, depth, T_CATEGORY, false);
+		else if (!strcmp(name, "description"))
+			start_capture(x, depth, T_SUMMARY, false);
+		else if (!strcmp(name, "language"))
+			start_capture(x, depth, T_LANG, false);
+		else if (!strcmp(name, "title"))
+			start_capture(x, depth, T_TITLE, false);
+		break;
+	case NS_DCTERMS:
+		if (!strcmp(name, "issued"))
+			start_capture(x, depth, T_PUBLISHED, false);
+		else if (!strcmp(name, "created"))
+			start_capture(x, depth, T_CREATED, false);
+		else if (!strcmp(name, "modified"))
+			start_capture(x, depth, T_UPDATED, false);
+		break;
+	case NS_CONTENT:
+		if (!strcmp(name, "encoded"))
+			start_capture(x, depth, T_CONTENT, false);
+		break;
+	case NS_XHTML:
+		if (!strcmp(name, "body") || !strcmp(name, "div")) {
+			start_capture(x, depth, T_CONTENT, true);
+			free(x->cap.type);
+			x->cap.type = strdup("xhtml");
+			x->cap.children = true;
+		}
+		break;
+	case NS_MEDIA:
+		if (!strcmp(name, "content"))
+			enclosure(x, "url", "fileSize");
+		else if (!strcmp(name, "group"))
+			return R_MEDIA_GROUP;
+		break;
+	case NS_ITUNES:
+		if (!strcmp(name, "author"))
+			start_capture(x, depth, T_CREATOR, false);
+		else if (!strcmp(name, "summary"))
+			start_capture(x, depth, T_SUMMARY, false);
+		break;
+	case NS_RDF:
+		break;
+	default:
+		break;
+	}
+	return R_IGNORE;
+}
+
+static void on_start(struct xp *x, int depth, bool empty)
+{
+	xmlTextReaderPtr r = x->reader;
+	if (x->cap.depth >= 0) {
+		capture_child_start(x, depth, empty);
+		return;
+	}
+	const char *name = (const char *)xmlTextReaderConstLocalName(r);
+	const char *uri = (const char *)xmlTextReaderConstNamespaceUri(r);
+	if (!name)
+		return;
+	enum ns ns = ns_of(uri);
+	enum role role = R_IGNORE;
+
+	if (depth == 0) {
+		root_element(x, ns, name, uri);
+		return;
+	}
+	switch ((enum role)x->roles[depth - 1]) {
+	case R_ROOT_RSS:
+		if (ns == NS_RSS && !strcmp(name, "channel"))
+			role = R_HEAD;
+		else if (ns == NS_RSS && !strcmp(name, "item"))
+			role = R_ENTRY;          /* items outside the channel, as some write */
+		break;
+	case R_ROOT_RDF:
+		if (ns == NS_RSS && (!strcmp(name, "channel") || !strcmp(name, "item"))) {
+			if (uri && !strcmp(uri, NS_URI_RSS090))
+				x->format = FEED_RSS090;
+			role = !strcmp(name, "channel") ? R_HEAD : R_ENTRY;
+			if (role == R_ENTRY)
+				call_head(x);
+		} else if (ns == NS_RSS && !strcmp(name, "image")) {
+			role = R_IMAGE;
+		}
+		break;
+	case R_HEAD:
+		role = head_child(x, depth, ns, name);
+		break;
+	case R_ENTRY:
+		role = entry_child(x, depth, ns, name);
+		break;
+	case R_PERSON:
+		if (ns == NS_ATOM || ns == NS_RSS) {
+			if (!strcmp(name, "name"))
+				start_capture(x, depth, T_PERSON_NAME, false);
+			else if (!strcmp(name, "email"))
+				start_capture(x, depth, T_PERSON_EMAIL, false);
+			else if (!strcmp(name, "uri") || !strcmp(name, "url"))
+				start_capture(x, depth, T_PERSON_URI, false);
+		}
+		break;
+	case R_SOURCE:
+		if ((ns == NS_ATOM || ns == NS_RSS) && !strcmp(name, "title"))
+			start_capture(x, depth, T_SOURCE_TITLE, false);
+		break;
+	case R_MEDIA_GROUP:
+		if (ns == NS_MEDIA && !strcmp(name, "content"))
+			enclosure(x, "url", "fileSize");
+		break;
+	case R_IMAGE:
+		if (ns == NS_RSS && !strcmp(name, "url"))
+			start_capture(x, depth, T_HEAD_ICON, false);
+		break;
+	case R_IGNORE:
+		break;
+	}
+	if (role == R_ENTRY && x->head_only) {
+		x->skip = true;
+		role = R_IGNORE;
+	} else if (role == R_ENTRY && !x->stop) {
+		entry_clear(&x->e);
+		x->e.active = true;
+		const xmlChar *lang = xmlTextReaderConstXmlLang(r);
+		if (lang && *lang)
+			x->e.lang = xstrdup(lang);
+		xmlChar *about = xmlTextReaderGetAttributeNs(r, (const xmlChar *)"about",
+		                                             (const xmlChar *)NS_URI_RDF);
+		x->e.about = xstrdup(about);
+		xmlFree(about);
+	}
+	if (role == R_HEAD) {
+		const xmlChar *lang = xmlTextReaderConstXmlLang(r);
+		if (lang && *lang)
+			take(&x->h.language, xstrdup(lang));
+	}
+	x->roles[depth] = (unsigned char)role;
+}
+
+static void on_end(struct xp *x, int depth, bool empty)
+{
+	if (x->cap.depth >= 0) {
+		if (depth > x->cap.depth)
+			capture_child_end(x, depth, empty);
+		else
+			finish_capture(x);
+		return;
+	}
+	switch ((enum role)x->roles[depth]) {
+	case R_ENTRY:
+		finish_entry(x);
+		break;
+	case R_HEAD:
+		call_head(x);
+		break;
+	case R_PERSON:
+		if (x->person_owner == 1)
+			add_person(x->h.authors, &x->h.n_authors, &x->person);
+		else if (x->person_owner == 2 && x->e.active)
+			add_person(x->e.authors, &x->e.n_authors, &x->person);
+		else
+			person_clear(&x->person);
+		x->person_owner = 0;
+		break;
+	default:
+		break;
+	}
+	x->roles[depth] = R_IGNORE;
+}
+
+/*
+ * An entity reference the parser did not substitute (we never ask it to).
+ * An external entity is an attack or a mistake: the document is refused.
+ * A small internal one of plain text is read as its text.
+ */
+static void on_entity(struct xp *x)
+{
+	xmlNodePtr node = xmlTextReaderCurrentNode(x->reader);
+	if (!node || !node->name)
+		return;
+	xmlEntityPtr ent = node->doc ? xmlGetDocEntity(node->doc, node->name) : NULL;
+	if (!ent)
+		return;
+	if (ent->etype == XML_EXTERNAL_GENERAL_PARSED_ENTITY ||
+	    ent->etype == XML_EXTERNAL_GENERAL_UNPARSED_ENTITY) {
+		x->hostile = true;
+		feed_error(x->res, "refused: the document refers to the external entity &%.64s; "
+		           "(%.128s); external entities are never loaded", (const char *)node->name,
+		           ent->URI ? (const char *)ent->URI : "no URI");
+		stop(x, -EBADMSG);
+		return;
+	}
+	if (x->cap.depth >= 0 && ent->content && xmlStrlen(ent->content) <= 1024 &&
+	    !xmlStrchr(ent->content, '&') && !xmlStrchr(ent->content, '<'))
+		capture_text(x, (const char *)ent->content, false);
+}
+
+static void on_xml_error(void *arg, xmlErrorPtr error)
+{
+	struct xp *x = arg;
+	if (!error || error->level < XML_ERR_ERROR)
+		return;
+	const char *msg = error->message ? error->message : "error";
+	if (error->code == XML_ERR_ENTITY_LOOP || strstr(msg, "Excessive depth") ||
+	    strstr(msg, "amplification") || strstr(msg, "entity reference loop"))
+		x->hostile = true;
+	if (strstr(msg, "huge") || strstr(msg, "Huge"))
+		x->too_big = true;
+	if (x->n_errors++ == 0 || x->hostile) {
+		if (x->hostile && x->n_errors > 1 && strstr(x->first_error, "refused"))
+			return;
+		size_t n = strlen(msg);
+		while (n > 0 && is_space((unsigned char)msg[n - 1]))
+			n--;
+		snprintf(x->first_error, sizeof x->first_error, "%s%.*s (line %d)",
+		         x->hostile ? "refused: " : "", (int)(n > 200 ? 200 : n), msg, error->line);
+	}
+}
+
+/* libxml2 prints some errors through its generic handler: keep them quiet. */
+static void quiet(void *ctx, const char *fmt, ...)
+{
+	(void)ctx;
+	(void)fmt;
+}
+
+/* ---- preparing the bytes ---- */
+
+/* Skip white space, comments, processing instructions and a DOCTYPE; return
+ * where the first element starts (or the end). */
+static const char *first_element(const char *s, const char *end)
+{
+	while (s < end) {
+		while (s < end && is_space((unsigned char)*s))
+			s++;
+		if (end - s >= 4 && !memcmp(s, "<!--", 4)) {
+			const char *c = memmem(s + 4, (size_t)(end - s - 4), "-->", 3);
+			s = c ? c + 3 : end;
+		} else if (end - s >= 2 && !memcmp(s, "<?", 2)) {
+			const char *c = memmem(s + 2, (size_t)(end - s - 2), "?>", 2);
+			s = c ? c + 2 : end;
+		} else if (end - s >= 9 && !strncasecmp(s, "<!doctype", 9)) {
+			return s;
+		} else {
+			return s;
+		}
+	}
+	return s;
+}
+
+/*
+ * Rewrite the document for the XML parser, when needed: the encoding in the
+ * XML declaration says UTF-8 (the bytes are UTF-8 by now); HTML's named
+ * entities (&nbsp; &eacute; ...), which feeds use without declaring them,
+ * become character references; a bare & becomes &amp;. CDATA sections,
+ * comments and the DOCTYPE are copied as they are. Returns 0 and sets *out
+ * (malloc'd) or leaves it NULL when nothing changed; *fixed when the
+ * document needed a fix to be well-formed.
+ */
+static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, bool *fixed)
+{
+	struct fbuf b = { .limit = (size_t)FEED_MAX_DOCUMENT * 8 };
+	const char *end = s + len;
+	const char *run = s;
+	const char *p = s;
+	bool changed = false;
+	*out = NULL;
+
+	/* The XML declaration's encoding. */
+	if (len > 5 && !memcmp(s, "<?xml", 5)) {
+		const char *close = memmem(s, len < 1024 ? len : 1024, "?>", 2);
+		const char *enc = close ? memmem(s, (size_t)(close - s), "encoding", 8) : NULL;
+		if (enc) {
+			const char *q = enc + 8;
+			while (q < close && (is_space((unsigned char)*q) || *q == '='))
+				q++;
+			if (q < close && (*q == '"' || *q == '\'')) {
+				const char *vend = memchr(q + 1, *q, (size_t)(close - q - 1));
+				if (vend && (vend - q - 1 != 5 || strncasecmp(q + 1, "UTF-8", 5))) {
+					if (fbuf_add(&b, s, (size_t)(q + 1 - s)) < 0 ||
+					    fbuf_adds(&b, "UTF-8") < 0)
+						goto nomem;
+					run = p = vend;
+					changed = true;
+				}
+			}
+		}
+	}
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *lt = memchr(p, '<', (size_t)(end - p));
+		if (!amp)
+			break;
+		if (lt && lt < amp) {
+			/* Skip what must not be touched. */
+			const char *skip_end = NULL;
+			size_t rest = (size_t)(end - lt);
+			if (rest >= 9 && !memcmp(lt, "<![CDATA[", 9)) {
+				skip_end = memmem(lt + 9, rest - 9, "]]>", 3);
+				skip_end = skip_end ? skip_end + 3 : end;
+			} else if (rest >= 4 && !memcmp(lt, "<!--", 4)) {
+				skip_end = memmem(lt + 4, rest - 4, "-->", 3);
+				skip_end = skip_end ? skip_end + 3 : end;
+			} else if (rest >= 9 && !memcmp(lt, "<!DOCTYPE", 9)) {
+				/* to the '>' that closes it, past an internal subset */
+				int bracket = 0;
+				const char *q = lt + 9;
+				char quote = 0;
+				for (; q < end; q++) {
+					if (quote) {
+						if (*q == quote)
+							quote = 0;
+					} else if (*q == '"' || *q == '\'') {
+						quote = *q;
+					} else if (*q == '[') {
+						bracket++;
+					} else if (*q == ']') {
+						bracket--;
+					} else if (*q == '>' && bracket <= 0) {
+						break;
+					}
+				}
+				skip_end = q < end ? q + 1 : end;
+			} else if (rest >= 2 && lt[1] == '?') {
+				skip_end = memmem(lt + 2, rest - 2, "?>", 2);
+				skip_end = skip_end ? skip_end + 2 : end;
+			}
+			p = skip_end ? skip_end : lt + 1;
+			continue;
+		}
+		/* An entity or character reference? */
+		const char *q = amp + 1;
+		const char *name = q;
+		if (q < end && *q == '#') {
+			q++;
+			bool hex = q < end && (*q == 'x' || *q == 'X');
+			if (hex)
+				q++;
+			const char *digits = q;
+			while (q < end && (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q)))
+				q++;
+			if (q > digits && q < end && *q == ';') {
+				p = q + 1;
+				continue;
+			}
+		} else {
+			while (q < end && q - name < 32 &&
+			       (isalnum((unsigned char)*q) || *q == '_' || *q == '-' || *q == '.'))
+				q++;
+			if (q > name && q < end && *q == ';') {
+				size_t n = (size_t)(q - name);
+				char nm[33];
+				memcpy(nm, name, n);
+				nm[n] = '\0';
+				if (!strcmp(nm, "amp") || !strcmp(nm, "lt") || !strcmp(nm, "gt") ||
+				    !strcmp(nm, "quot") || !strcmp(nm, "apos")) {
+					p = q + 1;
+					continue;
+				}
+				const htmlEntityDesc *ent = htmlEntityLookup((const xmlChar *)nm);
+				if (!ent) {
+					p = q + 1;     /* declared in the DTD, or undefined: the parser says */
+					continue;
+				}
+				char ref[16];
+				snprintf(ref, sizeof ref, "&#%u;", ent->value);
+				if (fbuf_add(&b, run, (size_t)(amp - run)) < 0 || fbuf_adds(&b, ref) < 0)
+					goto nomem;
+				run = p = q + 1;
+				changed = true;
+				*fixed = true;
+				continue;
+			}
+		}
+		/* A bare ampersand. */
+		if (fbuf_add(&b, run, (size_t)(amp - run)) < 0 || fbuf_adds(&b, "&amp;") < 0)
+			goto nomem;
+		run = p = amp + 1;
+		changed = true;
+		*fixed = true;
+	}
+	if (!changed) {
+		fbuf_reset(&b);
+		return 0;
+	}
+	if (fbuf_add(&b, run, (size_t)(end - run)) < 0)
+		goto nomem;
+	if (b.full) {
+		fbuf_reset(&b);
+		return -EMSGSIZE;
+	}
+	*out_len = b.len;
+	*out = fbuf_steal(&b);
+	return *out ? 0 : -ENOMEM;
+nomem:
+	fbuf_reset(&b);
+	return -ENOMEM;
+}
+
+/* ---- the parse ---- */
+
+/* libxml2's reader over doc; the caller checks x->reader. */
+static struct xp *xp_new(const char *doc, size_t len, const struct feed_options *opt,
+                         const struct feed_callbacks *cb, void *userdata,
+                         struct feed_result *res, bool head_only)
+{
+	struct xp *x = calloc(1, sizeof *x);
+	if (!x)
+		return NULL;
+	x->doc = doc;
+	x->len = len;
+	x->opt = opt;
+	x->cb = cb;
+	x->userdata = userdata;
+	x->res = res;
+	x->head_only = head_only;
+	x->max_depth = opt->max_depth ? opt->max_depth : 256;
+	x->roles = calloc(x->max_depth + 1, 1);
+	capture_clear(&x->cap);
+	entry_clear(&x->e);
+	head_clear(&x->h);
+	if (!x->roles) {
+		free(x);
+		return NULL;
+	}
+	/*
+	 * No network, no entity substitution, no DTD loading, no
+	 * XML_PARSE_HUGE: libxml2's limits on entity expansion, depth and
+	 * text size stay on. RECOVER reads past what is not well-formed.
+	 */
+	int options = XML_PARSE_NONET | XML_PARSE_RECOVER | XML_PARSE_NOERROR |
+	              XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT;
+	x->reader = xmlReaderForMemory(doc, (int)len, opt->base_url, "UTF-8", options);
+	if (x->reader)
+		xmlTextReaderSetStructuredErrorHandler(x->reader, on_xml_error, x);
+	return x;
+}
+
+static void xp_free(struct xp *x)
+{
+	if (!x)
+		return;
+	if (x->reader)
+		xmlFreeTextReader(x->reader);
+	capture_clear(&x->cap);
+	entry_clear(&x->e);
+	person_clear(&x->person);
+	head_clear(&x->h);
+	free(x->roles);
+	free(x);
+}
+
+/* Read the document; the last xmlTextReaderRead() value. */
+static int xp_read(struct xp *x)
+{
+	int ret = -1;
+	while (!x->stop) {
+		ret = x->skip ? xmlTextReaderNext(x->reader) : xmlTextReaderRead(x->reader);
+		x->skip = false;
+		if (ret != 1)
+			break;
+		int type = xmlTextReaderNodeType(x->reader);
+		int depth = xmlTextReaderDepth(x->reader);
+		if (depth < 0)
+			continue;
+		if ((size_t)depth >= x->max_depth) {
+			x->hostile = true;
+			feed_error(x->res, "refused: elements nested more than %zu deep", x->max_depth);
+			stop(x, -EBADMSG);
+			break;
+		}
+		switch (type) {
+		case XML_READER_TYPE_ELEMENT: {
+			bool empty = xmlTextReaderIsEmptyElement(x->reader) == 1;
+			on_start(x, depth, empty);
+			if (empty && !x->stop) {
+				x->skip = false;
+				on_end(x, depth, true);
+			}
+			break;
+		}
+		case XML_READER_TYPE_END_ELEMENT:
+			on_end(x, depth, false);
+			break;
+		case XML_READER_TYPE_TEXT:
+		case XML_READER_TYPE_WHITESPACE:
+		case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
+		case XML_READER_TYPE_CDATA:
+			if (x->cap.depth >= 0)
+				capture_text(x, (const char *)xmlTextReaderConstValue(x->reader),
+				             type == XML_READER_TYPE_CDATA);
+			break;
+		case XML_READER_TYPE_ENTITY_REFERENCE:
+			on_entity(x);
+			break;
+		default:
+			break;
+		}
+		if (!x->stop && (x->hostile || x->too_big))
+			stop(x, 0);
+	}
+	return ret;
+}
+
+/*
+ * The feed's title is not known at its first entry (SEC EDGAR writes it
+ * after the entries): read the feed-level elements of the whole document
+ * first, skipping entries, and take what they say.
+ */
+static void prepass(struct xp *x)
+{
+	struct feed_result scratch;
+	memset(&scratch, 0, sizeof scratch);
+	struct xp *y = xp_new(x->doc, x->len, x->opt, NULL, NULL, &scratch, true);
+	if (!y || !y->reader) {
+		xp_free(y);
+		return;
+	}
+	xp_read(y);
+	struct head_builder *h = &x->h, *g = &y->h;
+	take(&h->title, g->title);
+	take(&h->subtitle, g->subtitle);
+	take(&h->link, g->link);
+	take(&h->id, g->id);
+	take(&h->language, g->language);
+	take(&h->generator, g->generator);
+	take(&h->icon, g->icon);
+	g->title = g->subtitle = g->link = g->id = g->language = g->generator = g->icon = NULL;
+	if (h->updated == VIGIL_TIME_NONE)
+		h->updated = g->updated;
+	if (h->n_authors == 0) {
+		memcpy(h->authors, g->authors, sizeof h->authors);
+		h->n_authors = g->n_authors;
+		g->n_authors = 0;
+	}
+	xp_free(y);
+}
+
+static int parse_xml(const char *doc, size_t len, const struct feed_options *opt,
+                     const struct feed_callbacks *cb, void *userdata, struct feed_result *res)
+{
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	xmlGenericErrorFunc saved_generic = xmlGenericError;
+	void *saved_generic_ctx = xmlGenericErrorContext;
+	xmlSetGenericErrorFunc(NULL, quiet);
+
+	struct xp *x = xp_new(doc, len, opt, cb, userdata, res, false);
+	int ret = -1;
+	if (x && x->reader)
+		ret = xp_read(x);
+	xmlSetGenericErrorFunc(saved_generic_ctx, saved_generic);
+
+	int rc = 0;
+	if (!x || !x->reader) {
+		feed_error(res, "out of memory");
+		xp_free(x);
+		return -ENOMEM;
+	}
+	res->format = x->format;
+	if (x->hostile) {
+		if (!res->error[0])
+			snprintf(res->error, sizeof res->error, "%s", x->first_error);
+		res->hostile = true;
+		rc = -EBADMSG;
+	} else if (x->too_big) {
+		feed_error(res, "too big: %s", x->first_error);
+		rc = -EMSGSIZE;
+	} else if (x->stop && x->rc < 0) {
+		rc = x->rc;          /* a callback's value, not a feed, out of memory */
+	} else if (x->stop) {
+		rc = 0;              /* max_items reached */
+	} else if (!x->root_seen) {
+		res->not_feed = true;
+		feed_error(res, "not a feed: %s", x->n_errors ? x->first_error :
+		           "the document has no root element");
+		rc = -EBADMSG;
+	} else if (x->n_errors || ret < 0) {
+		if (res->n_entries > 0 || x->h.title) {
+			res->bozo = true;
+			feed_error(res, "not well-formed, %zu entries recovered: %s", res->n_entries,
+			           x->n_errors ? x->first_error : "read error");
+		} else {
+			feed_error(res, "not well-formed XML: %s", x->n_errors ? x->first_error :
+			           "read error");
+			rc = -EBADMSG;
+		}
+	}
+	if (rc == 0 && !x->stop)
+		call_head(x);
+	if (rc == 0 && x->stop && x->rc < 0)
+		rc = x->rc;
+	xp_free(x);
+	return rc;
+}
+
+const char *feed_format_name(enum feed_format f)
+{
+	switch (f) {
+	case FEED_RSS090: return "rss090";
+	case FEED_RSS091: return "rss091";
+	case FEED_RSS092: return "rss092";
+	case FEED_RSS20: return "rss20";
+	case FEED_RSS10: return "rss10";
+	case FEED_ATOM03: return "atom03";
+	case FEED_ATOM10: return "atom10";
+	case FEED_JSON10: return "json10";
+	case FEED_JSON11: return "json11";
+	case FEED_UNKNOWN: break;
+	}
+	return "unknown";
+}
+
+int feed_parse(const char *body, size_t len, const struct feed_options *opt,
+               const struct feed_callbacks *cb, void *userdata, struct feed_result *res)
+{
+	static const struct feed_options no_options;
+	char *utf8 = NULL, *prepared = NULL;
+	size_t utf8_len = 0, prepared_len = 0;
+	bool repaired = false, fixed = false;
+	const char *charset = NULL;
+	int rc;
+
+	memset(res, 0, sizeof *res);
+	if (!opt)
+		opt = &no_options;
+	if (!body)
+		len = 0;
+	if (len > FEED_MAX_DOCUMENT) {
+		feed_error(res, "the document is %zu MB; feeds larger than %u MB are refused",
+		           len >> 20, FEED_MAX_DOCUMENT >> 20);
+		return -EMSGSIZE;
+	}
+	rc = feed_to_utf8(body ? body : "", len, opt->content_type, &utf8, &utf8_len, &repaired,
+	                  &charset);
+	if (rc < 0) {
+		feed_error(res, "out of memory");
+		return rc;
+	}
+
+	const char *start = utf8;
+	const char *end = utf8 + utf8_len;
+	while (start < end && is_space((unsigned char)*start))
+		start++;
+	if (start == end) {
+		res->not_feed = true;
+		feed_error(res, "not a feed: the document is empty");
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (*start == '{') {
+		rc = feed_parse_json(start, (size_t)(end - start), opt, cb, userdata, res);
+		goto out;
+	}
+	const char *el = first_element(start, end);
+	if (el < end && (!strncasecmp(el, "<!doctype html", 14) || !strncasecmp(el, "<html", 5))) {
+		res->html = true;
+		res->not_feed = true;
+		res->format = FEED_UNKNOWN;
+		feed_error(res, "not a feed: the document is HTML");
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (*start != '<') {
+		res->not_feed = true;
+		feed_error(res, "not a feed: the document is neither XML nor JSON (it starts "
+		           "with \"%.24s\")", start);
+		for (char *p = res->error; *p; p++)
+			if ((unsigned char)*p < 0x20)
+				*p = ' ';
+		rc = -EBADMSG;
+		goto out;
+	}
+	rc = prepare_xml(start, (size_t)(end - start), &prepared, &prepared_len, &fixed);
+	if (rc < 0) {
+		feed_error(res, rc == -EMSGSIZE ? "the document is too large" : "out of memory");
+		goto out;
+	}
+	if (prepared)
+		rc = parse_xml(prepared, prepared_len, opt, cb, userdata, res);
+	else
+		rc = parse_xml(start, (size_t)(end - start), opt, cb, userdata, res);
+	if (rc == 0 && fixed && !res->bozo) {
+		res->bozo = true;
+		feed_error(res, "not well-formed: undeclared HTML entities or a bare '&' "
+		           "(read as meant)");
+	}
+out:
+	if (rc == 0 && repaired && !res->bozo) {
+		res->bozo = true;
+		feed_error(res, "bytes that are not %s were replaced", charset ? charset : "UTF-8");
+	}
+	free(prepared);
+	free(utf8);
+	return rc;
+}
