@@ -23,11 +23,11 @@ run: build
 check: build
 	meson test -C $(BUILD) --print-errorlogs
 
-# The unit, abi, plugins and integration suites under AddressSanitizer + UBSan.
+# Every suite but the slow valgrind setup again under AddressSanitizer + UBSan.
 asan: deps
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
 	meson compile -C build-asan
-	meson test -C build-asan --print-errorlogs --suite unit --suite abi --suite plugins --suite integration
+	meson test -C build-asan --print-errorlogs --suite unit --suite abi --suite plugins --suite integration --suite conformance --suite fuzz
 
 clean:
 	rm -rf $(BUILD) build-asan

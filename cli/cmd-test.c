@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "feed.h"
 #include "item.h"
 #include "match.h"
 #include "rules.h"
@@ -217,6 +218,60 @@ static void run_free(struct run *run)
 	memset(run, 0, sizeof *run);
 }
 
+/* A feed's entries become items of the run, named FILE#N. */
+struct feed_run {
+	struct run *run;
+	const char *shown;
+	size_t n;
+};
+
+static int on_feed_entry(void *userdata, const struct feed_head *head,
+                         const struct feed_entry *entry)
+{
+	struct feed_run *fr = userdata;
+	struct vigil_item item = entry->item;
+	if (!item.feed_title && head)
+		item.feed_title = head->title;
+	json_t *obj = item_to_json(&item);
+	run_add_item(fr->run, obj, xasprintf("%s#%zu", fr->shown, ++fr->n));
+	json_decref(obj);
+	return 0;
+}
+
+/* Is this document a feed (XML, or a JSON Feed) rather than JSON Lines? */
+static bool looks_like_feed(const char *p, const char *end)
+{
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p < end && *p == '<')
+		return true;
+	/* A JSON Feed is one JSON object whose "version" names jsonfeed.org. */
+	json_t *doc = json_loadb(p, (size_t)(end - p), 0, NULL);
+	const char *version = json_string_value(json_object_get(doc, "version"));
+	bool feed = version && strstr(version, "jsonfeed.org/version");
+	json_decref(doc);
+	return feed;
+}
+
+/* Read a feed file through the rss plugin's parser. 0, or -1 (run->unreadable). */
+static int run_read_feed(struct run *run, const char *text, size_t len, const char *shown,
+                         struct diags *d)
+{
+	struct feed_run fr = { run, shown, 0 };
+	struct feed_callbacks cb = { .entry = on_feed_entry };
+	struct feed_options opt = { 0 };
+	struct feed_result res;
+	if (feed_parse(text, len, &opt, &cb, &fr, &res) < 0) {
+		diag_add(d, shown, 0, 0, "not a feed vigil can read: %s", res.error);
+		run->unreadable = true;
+		return -1;
+	}
+	if (res.bozo)
+		fprintf(stderr, "vigilctl test: %s: %s (the entries that could be read are used)\n",
+		        shown, res.error);
+	return 0;
+}
+
 static bool blank(const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -249,15 +304,10 @@ static int run_read(struct run *run, const char *path, const char *shown,
 	const char *p = text, *end = text + len;
 	if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
 		p += 3;
-	const char *first = p;
-	while (first < end && isspace((unsigned char)*first))
-		first++;
-	if (first < end && *first == '<') {
-		diag_add(d, shown, 0, 0, "this looks like an XML feed; vigilctl test reads JSON "
-		         "Lines (one item object per line) until a feed plugin can parse it");
-		run->unreadable = true;
+	if (looks_like_feed(p, end)) {
+		int r = run_read_feed(run, text, len, shown, d);
 		free(text);
-		return -1;
+		return r;
 	}
 	int line_no = 0;
 	while (p < end) {

@@ -43,6 +43,21 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return 0;
 }
 
+/* Windows-1252's characters at 0x80-0x9F (0: none there). */
+static const unsigned short cp1252_c1[32] = {
+	0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+	0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+};
+
+unsigned feed_cp1252_c1(unsigned cp)
+{
+	if (cp >= 0x80 && cp <= 0x9F && cp1252_c1[cp - 0x80])
+		return cp1252_c1[cp - 0x80];
+	return cp;
+}
+
 int feed_utf8_repair(const char *s, size_t len, struct fbuf *out, bool *repaired)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -58,6 +73,23 @@ int feed_utf8_repair(const char *s, size_t len, struct fbuf *out, bool *repaired
 			drop = true;            /* not allowed in XML 1.0, useless in text */
 		else if (n == 3 && p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
 			replace = true;         /* U+FFFE, U+FFFF: not characters */
+		if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0 && feed_cp1252_c1(p[1]) != p[1]) {
+			/* A C1 control is Windows-1252 text decoded as Latin-1: what was
+			 * meant (as browsers and feedparser read it); not a repair. */
+			unsigned cp = feed_cp1252_c1(p[1]);
+			char u[3] = { (char)(0xE0 | (cp >> 12)), (char)(0x80 | ((cp >> 6) & 0x3F)),
+			              (char)(0x80 | (cp & 0x3F)) };
+			if (cp < 0x800) {
+				u[0] = (char)(0xC0 | (cp >> 6));
+				u[1] = (char)(0x80 | (cp & 0x3F));
+			}
+			if ((p > run && fbuf_add(out, (const char *)run, (size_t)(p - run)) < 0) ||
+			    fbuf_add(out, u, cp < 0x800 ? 2 : 3) < 0)
+				return -ENOMEM;
+			p += 2;
+			run = p;
+			continue;
+		}
 		if (!drop && !replace) {
 			p += n;
 			continue;

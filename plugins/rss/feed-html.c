@@ -9,12 +9,14 @@
 
 #include "feed-private.h"
 
-/* Elements whose content is never text a reader sees. */
+/* Elements whose content is never text a reader sees. (The content of
+ * iframe, object and applet is the fallback a reader without them sees:
+ * it is kept, as feedparser keeps it.) */
 static bool is_hidden(const char *name)
 {
 	static const char *const hidden[] = {
-		"script", "style", "head", "title", "template", "noscript", "iframe", "object",
-		"svg", "math", "select", "textarea", "button",
+		"script", "style", "head", "title", "template", "noscript", "svg", "math", "select",
+		"textarea", "button",
 	};
 	for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
 		if (!strcasecmp(name, hidden[i]))

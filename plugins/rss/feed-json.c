@@ -206,7 +206,10 @@ int feed_parse_json(const char *utf8, size_t len, const struct feed_options *opt
 	}
 	int rc = 0;
 	const char *version = json_is_object(root) ? jstr(root, "version") : NULL;
-	if (!version || (strncmp(version, "https://jsonfeed.org/version/", 29) &&
+	/* The spec's URL; some write the bare number ("1.0", "1.1"), as gofeed accepts. */
+	bool bare = version && (!strcmp(version, "1") || !strcmp(version, "1.0") ||
+	                        !strcmp(version, "1.1"));
+	if (!version || (!bare && strncmp(version, "https://jsonfeed.org/version/", 29) &&
 	                 strncmp(version, "http://jsonfeed.org/version/", 28))) {
 		res->not_feed = true;
 		feed_error(res, "not a feed: JSON, but not a JSON Feed (no \"version\": "
@@ -214,8 +217,8 @@ int feed_parse_json(const char *utf8, size_t len, const struct feed_options *opt
 		json_decref(root);
 		return -EBADMSG;
 	}
-	const char *v = strrchr(version, '/') + 1;
-	res->format = !strcmp(v, "1") ? FEED_JSON10 : FEED_JSON11;
+	const char *v = bare ? version : strrchr(version, '/') + 1;
+	res->format = !strcmp(v, "1") || !strcmp(v, "1.0") ? FEED_JSON10 : FEED_JSON11;
 
 	/* Links resolve against the document's URL, else the feed_url it names. */
 	const char *base = opt->base_url;

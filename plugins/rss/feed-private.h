@@ -49,7 +49,11 @@ char *fbuf_steal(struct fbuf *b);
 int feed_to_utf8(const char *body, size_t len, const char *content_type, char **out,
                  size_t *out_len, bool *repaired, const char **charset);
 
-/* Repair UTF-8 as feed_to_utf8() does, appending to out. */
+/* The character Windows-1252 has at a C1 code point (0x80-0x9F), else cp. */
+unsigned feed_cp1252_c1(unsigned cp);
+
+/* Repair UTF-8 as feed_to_utf8() does, appending to out (C1 controls become
+ * the Windows-1252 characters they were meant to be). */
 int feed_utf8_repair(const char *s, size_t len, struct fbuf *out, bool *repaired);
 
 /* href resolved against base (either may be NULL); NULL when there is no

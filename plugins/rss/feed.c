@@ -240,6 +240,7 @@ enum ns {
 #define NS_URI_ATOM03 "http://purl.org/atom/ns#"
 #define NS_URI_RSS10 "http://purl.org/rss/1.0/"
 #define NS_URI_RSS090 "http://my.netscape.com/rdf/simple/0.9/"
+#define NS_URI_RSS11 "http://purl.org/net/rss1.1#"
 #define NS_URI_RDF "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 #define NS_URI_XHTML "http://www.w3.org/1999/xhtml"
 
@@ -250,7 +251,11 @@ static enum ns ns_of(const char *uri)
 		enum ns ns;
 	} known[] = {
 		{ NS_URI_ATOM10, NS_ATOM }, { NS_URI_ATOM03, NS_ATOM },
-		{ NS_URI_RSS10, NS_RSS }, { NS_URI_RSS090, NS_RSS },
+		/* Atom before 0.3 was named (feedparser reads these too) */
+		{ "http://example.com/newformat#", NS_ATOM }, { "http://example.com/necho", NS_ATOM },
+		{ "http://purl.org/echo/", NS_ATOM }, { "http://purl.org/pie/", NS_ATOM },
+		{ "uri/of/echo/namespace#", NS_ATOM },
+		{ NS_URI_RSS10, NS_RSS }, { NS_URI_RSS090, NS_RSS }, { NS_URI_RSS11, NS_RSS },
 		{ "http://backend.userland.com/rss2", NS_RSS },
 		{ "http://blogs.law.harvard.edu/tech/rss", NS_RSS },
 		{ "http://backend.userland.com/rss", NS_RSS },
@@ -269,6 +274,9 @@ static enum ns ns_of(const char *uri)
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (!strcmp(uri, known[i].uri))
 			return known[i].ns;
+	/* Apple's own feeds spell it .../DTDs/Podcast-1.0.dtd */
+	if (!strcasecmp(uri, "http://www.itunes.com/dtds/podcast-1.0.dtd"))
+		return NS_ITUNES;
 	return NS_OTHER;
 }
 
@@ -282,6 +290,8 @@ enum role {
 	R_PERSON,        /* Atom author */
 	R_SOURCE,        /* Atom source */
 	R_MEDIA_GROUP,
+	R_ENTRY_EXT,     /* an iTunes category (they nest) */
+	R_ITEMS,         /* RSS 1.1 <items rdf:parseType="Collection"> */
 	R_IMAGE,         /* RSS channel image */
 };
 
@@ -291,8 +301,10 @@ enum target {
 	T_HEAD_TITLE, T_HEAD_SUBTITLE, T_HEAD_LINK, T_HEAD_ID, T_HEAD_LANG, T_HEAD_UPDATED,
 	T_HEAD_GENERATOR, T_HEAD_ICON, T_HEAD_AUTHOR,
 	T_TITLE, T_SUMMARY, T_CONTENT, T_LINK, T_ID, T_PUBLISHED, T_UPDATED, T_CREATED,
-	T_DCDATE, T_AUTHOR, T_CREATOR, T_CATEGORY, T_COMMENTS, T_SOURCE_TITLE, T_LANG,
+	T_DCDATE, T_AUTHOR, T_CATEGORY, T_COMMENTS, T_SOURCE_TITLE, T_LANG,
 	T_PERSON_NAME, T_PERSON_EMAIL, T_PERSON_URI,
+	T_TAGS,          /* a comma-separated list of categories */
+	T_MEDIA_TITLE, T_MEDIA_DESCRIPTION,
 };
 
 /* The child elements of XML content (SEC EDGAR puts its filing data there). */
@@ -306,11 +318,14 @@ struct capture {
 	struct fbuf markup;          /* the inner markup, serialised */
 	bool children;               /* element children seen */
 	int div_depth;               /* xhtml: the wrapper div skipped, or -1 */
-	char *type;                  /* type (or Atom 0.3 mode) attribute */
+	char *type;                  /* type attribute */
+	char *mode;                  /* Atom 0.3 mode attribute (escaped, xml, base64) */
 	char *src;
+	char *rel;                   /* a link's rel, when its URL is its text */
 	char *base;                  /* base URI at the element */
 	bool not_permalink;          /* guid isPermaLink="false" */
 	bool rss_guid;
+	int rss_text;                /* RSS <description>: 1, <summary>: 2 */
 	int child_depth;             /* a direct child being recorded, or -1 */
 	char *child_name;
 	struct fbuf child_text;
@@ -321,8 +336,10 @@ struct entry_builder {
 	bool active;
 	char *title, *title_html, *summary, *summary_html, *content, *content_html;
 	char *content_type;
-	char *id, *about, *comments, *source_title, *lang, *creator;
+	char *id, *about, *comments, *source_title, *lang;
+	char *media_title, *media_description;       /* fallbacks for title and summary */
 	bool has_guid, guid_permalink;
+	int summary_from;            /* the capture's rss_text that gave the summary */
 	int64_t published, updated, created, dcdate;
 	struct feed_link links[FEED_MAX_LIST];
 	size_t n_links;
@@ -451,7 +468,7 @@ static void entry_clear(struct entry_builder *e)
 	char **strings[] = {
 		&e->title, &e->title_html, &e->summary, &e->summary_html, &e->content,
 		&e->content_html, &e->content_type, &e->id, &e->about, &e->comments,
-		&e->source_title, &e->lang, &e->creator, &e->form_type,
+		&e->source_title, &e->lang, &e->media_title, &e->media_description, &e->form_type,
 	};
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
 		free(*strings[i]);
@@ -492,7 +509,9 @@ static void capture_clear(struct capture *c)
 	fbuf_reset(&c->markup);
 	fbuf_reset(&c->child_text);
 	free(c->type);
+	free(c->mode);
 	free(c->src);
+	free(c->rel);
 	free(c->base);
 	free(c->child_name);
 	memset(c, 0, sizeof *c);
@@ -507,7 +526,8 @@ static void add_link(struct feed_link *list, size_t *n, char *href, char *rel, c
 {
 	bool dup = !href || *n >= FEED_MAX_LIST;
 	for (size_t i = 0; !dup && i < *n; i++)
-		dup = !strcmp(list[i].href, href);
+		dup = !strcmp(list[i].href, href) &&
+		      !strcmp(list[i].rel, rel ? rel : "alternate");
 	if (dup) {
 		free(href);
 		free(rel);
@@ -540,9 +560,18 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 static void add_person(struct feed_person *list, size_t *n, struct feed_person *p)
 {
-	if ((!p->name && !p->email && !p->uri) || *n >= FEED_MAX_LIST) {
+	bool dup = (!p->name && !p->email && !p->uri) || *n >= FEED_MAX_LIST;
+	for (size_t i = 0; !dup && i < *n; i++)
+		dup = same_str(list[i].name, p->name) && same_str(list[i].email, p->email) &&
+		      same_str(list[i].uri, p->uri);
+	if (dup) {
 		person_clear(p);
 		return;
 	}
@@ -550,9 +579,21 @@ static void add_person(struct feed_person *list, size_t *n, struct feed_person *
 	memset(p, 0, sizeof *p);
 }
 
+static bool is_email_local(unsigned char ch)
+{
+	return isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
+}
+
+static bool is_email_host(unsigned char ch)
+{
+	return isalnum(ch) || ch == '-' || ch == '.';
+}
+
 /*
  * An RSS author as written: "jo@example.org (Jo Smith)", "Jo Smith
- * <jo@example.org>", an address alone or a name alone.
+ * (jo@example.org)", "Jo Smith <jo@example.org>", an address alone or a
+ * name alone. As feedparser does: the address is found where it is, and
+ * the name is what is left without it and the brackets around it.
  */
 static void parse_rss_person(const char *text, struct feed_person *p)
 {
@@ -562,22 +603,36 @@ static void parse_rss_person(const char *text, struct feed_person *p)
 		free(t);
 		return;
 	}
-	char *open = strchr(t, '(');
-	char *close = open ? strrchr(open, ')') : NULL;
-	char *lt = strchr(t, '<');
-	char *gt = lt ? strchr(lt, '>') : NULL;
-	if (open && close && strchr(t, '@') && strchr(t, '@') < open) {
-		*close = '\0';
-		p->name = feed_trim(open + 1);
-		*open = '\0';
-		p->email = feed_trim(t);
-	} else if (lt && gt && strchr(lt, '@')) {
-		*gt = '\0';
-		p->email = feed_trim(lt + 1);
-		*lt = '\0';
-		p->name = feed_trim(t);
-	} else if (strchr(t, '@') && !strchr(t, ' ')) {
-		p->email = strdup(t);
+	char *at = NULL;
+	for (char *q = strchr(t, '@'); q && !at; q = strchr(q + 1, '@')) {
+		if (q > t && is_email_local((unsigned char)q[-1]) &&
+		    is_email_host((unsigned char)q[1]))
+			at = q;
+	}
+	if (at) {
+		char *start = at, *end = at + 1;
+		while (start > t && is_email_local((unsigned char)start[-1]))
+			start--;
+		while (is_email_host((unsigned char)*end))
+			end++;
+		while (end > at + 1 && end[-1] == '.')
+			end--;
+		if (!strncmp(end, "?subject=", 9))
+			while (*end && !is_space((unsigned char)*end) && *end != ')' && *end != '>')
+				end++;
+		p->email = strndup(start, (size_t)(end - start));
+		/* the rest, without the address and the brackets that held it */
+		memmove(start, end, strlen(end) + 1);
+		for (char *q; (q = strstr(t, "()")) || (q = strstr(t, "<>"));)
+			memmove(q, q + 2, strlen(q + 2) + 1);
+		char *name = feed_trim(t);
+		if (name && name[0] == '(')
+			memmove(name, name + 1, strlen(name));
+		size_t n = name ? strlen(name) : 0;
+		if (n && name[n - 1] == ')')
+			name[n - 1] = '\0';
+		p->name = feed_trim(name);
+		free(name);
 	} else {
 		p->name = strdup(t);
 	}
@@ -608,6 +663,90 @@ static char *nonempty(char *s)
 	return s;
 }
 
+/* The value of one base64 digit, or -1. */
+static int b64_digit(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+' || ch == '-')
+		return 62;
+	if (ch == '/' || ch == '_')
+		return 63;
+	return -1;
+}
+
+/*
+ * Base64 text (white space anywhere, padding optional) decoded, when it is
+ * base64 and what it encodes is UTF-8 text (no NUL or other C0 control but
+ * tab, LF and CR); NULL otherwise. Caller frees.
+ */
+static char *b64_text(const char *s)
+{
+	struct fbuf out = { 0 };
+	unsigned acc = 0;
+	int bits = 0;
+	bool pad = false;
+	size_t digits = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (is_space(*p))
+			continue;
+		if (*p == '=') {
+			pad = true;
+			continue;
+		}
+		int d = b64_digit(*p);
+		if (d < 0 || pad)
+			goto fail;
+		digits++;
+		acc = (acc << 6) | (unsigned)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			unsigned char byte = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+			if ((byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r') ||
+			    byte == 0x7F)
+				goto fail;
+			if (fbuf_addc(&out, (char)byte) < 0)
+				goto fail;
+		}
+	}
+	if (digits == 0 || digits % 4 == 1 || out.full)
+		goto fail;
+	struct fbuf fixed = { 0 };
+	bool repaired = false;
+	if (feed_utf8_repair(out.p, out.len, &fixed, &repaired) < 0 || repaired) {
+		fbuf_reset(&fixed);
+		goto fail;
+	}
+	fbuf_reset(&fixed);
+	return fbuf_steal(&out);
+fail:
+	fbuf_reset(&out);
+	return NULL;
+}
+
+/* A media type whose Atom text is base64 (RFC 4287 3.1.1.3): not text, not XML. */
+static bool is_base64_type(const char *type)
+{
+	size_t n = strlen(type);
+	if (!strchr(type, '/'))
+		return false;      /* "text", "html", "xhtml", or a made-up word */
+	return strncasecmp(type, "text/", 5) && !(n > 4 && !strcasecmp(type + n - 4, "+xml")) &&
+	       !(n > 4 && !strcasecmp(type + n - 4, "/xml"));
+}
+
+/* Media types that are binary for certain: their undecodable text is not shown. */
+static bool is_binary_type(const char *type)
+{
+	return !strncasecmp(type, "image/", 6) || !strncasecmp(type, "audio/", 6) ||
+	       !strncasecmp(type, "video/", 6) || str_ieq(type, "application/octet-stream");
+}
+
 /*
  * Plain text, original HTML and MIME type of a captured text construct.
  * `is_html` says the element holds HTML when it has no Atom type (RSS
@@ -625,14 +764,25 @@ static void text_construct(struct capture *c, bool is_html, bool title, char **p
 		*ctype = c->type ? c->type : "";
 		return;          /* out-of-line content */
 	}
-	const char *type = c->atom ? c->type : NULL;
-	/* Atom 0.3: mode="escaped|xml|base64" */
-	if (type && str_ieq(type, "escaped"))
+	const char *type = c->atom && c->type && *c->type ? c->type : NULL;
+	const char *mode = c->atom ? c->mode : NULL;
+	/* Atom 0.3 mode="base64", Atom 1.0 types that are neither text nor XML. */
+	char *decoded = NULL;
+	bool b64_mode = str_ieq(mode, "base64");
+	if (c->atom && (b64_mode || (type && is_base64_type(type)))) {
+		decoded = b64_text(text);
+		if (decoded) {
+			text = decoded;
+		} else if (b64_mode || is_binary_type(type)) {
+			*ctype = type ? type : "application/octet-stream";
+			return;            /* binary: no text for rules */
+		}
+	}
+	/* Atom 0.3: mode="escaped|xml" says what the type does not. */
+	if (!type && str_ieq(mode, "escaped"))
 		type = "html";
-	else if (type && str_ieq(type, "xml"))
+	else if (!type && str_ieq(mode, "xml"))
 		type = "xhtml";
-	else if (type && str_ieq(type, "base64"))
-		type = "application/octet-stream";
 
 	if (c->atom && (!type || str_ieq(type, "text") || str_ieq(type, "text/plain"))) {
 		*plain = title ? feed_trim(text) : feed_collapse_space(text);
@@ -641,15 +791,11 @@ static void text_construct(struct capture *c, bool is_html, bool title, char **p
 		*html = c->children && c->markup.p ? feed_trim(c->markup.p) : feed_trim(text);
 		*ctype = "text/html";
 	} else if (c->atom && (str_ieq(type, "xhtml") || str_ieq(type, "application/xhtml+xml"))) {
-		*html = feed_trim(c->markup.p ? c->markup.p : text);
+		*html = feed_trim(c->markup.p && !decoded ? c->markup.p : text);
 		*ctype = "application/xhtml+xml";
 	} else if (c->atom) {
-		size_t n = strlen(type);
 		*ctype = type;
-		if (!strncasecmp(type, "text/", 5) || (n > 4 && !strcasecmp(type + n - 4, "+xml")) ||
-		    (n > 4 && !strcasecmp(type + n - 4, "/xml")))
-			*plain = feed_collapse_space(text);
-		/* other media types are base64: no text for rules */
+		*plain = title ? feed_trim(text) : feed_collapse_space(text);
 	} else if (c->children && c->markup.p) {
 		*html = feed_trim(c->markup.p);      /* raw markup inside an RSS element */
 		*ctype = "text/html";
@@ -672,6 +818,7 @@ static void text_construct(struct capture *c, bool is_html, bool title, char **p
 		}
 	}
 	*plain = nonempty(*plain);
+	free(decoded);
 }
 
 /* ---- callbacks ---- */
@@ -771,9 +918,14 @@ static void finish_entry(struct xp *x)
 		e->id = e->about;
 		e->about = NULL;
 	}
-	if (e->creator && e->n_authors < FEED_MAX_LIST) {
-		e->authors[e->n_authors++] = (struct feed_person){ .name = e->creator };
-		e->creator = NULL;
+	/* Media RSS title and description stand in for missing ones. */
+	if (!e->title && !e->title_html && e->media_title) {
+		e->title = e->media_title;
+		e->media_title = NULL;
+	}
+	if (!e->summary && !e->summary_html && e->media_description) {
+		e->summary = e->media_description;
+		e->media_description = NULL;
 	}
 
 	const struct feed_person *people = e->authors;
@@ -892,14 +1044,19 @@ static void start_capture(struct xp *x, int depth, enum target target, bool atom
 	c->atom = atom_text;
 	if (atom_text) {
 		c->type = attr(x, "type");
-		if (!c->type)
-			c->type = attr(x, "mode");
+		c->mode = attr(x, "mode");
 		if (target == T_CONTENT)
 			c->src = attr(x, "src");
 	}
 	if (target == T_LINK || target == T_HEAD_LINK || target == T_HEAD_ICON ||
-	    target == T_PERSON_URI || target == T_COMMENTS)
+	    target == T_PERSON_URI || target == T_COMMENTS || target == T_ID ||
+	    target == T_HEAD_ID)
 		c->base = base_uri(x);
+	if (target == T_LINK) {
+		/* Atom 0.3 as some wrote it: <link rel type>URL</link> */
+		c->rel = nonempty(attr(x, "rel"));
+		c->type = nonempty(attr(x, "type"));
+	}
 }
 
 static bool is_void_element(const char *name)
@@ -924,7 +1081,8 @@ static void capture_child_start(struct xp *x, int depth, bool empty)
 		return;
 	bool first = !c->children;
 	c->children = true;
-	if (depth == c->depth + 1 && first && !empty && c->atom && str_ieq(c->type, "xhtml") &&
+	if (depth == c->depth + 1 && first && !empty && c->atom &&
+	    (str_ieq(c->type, "xhtml") || (!c->type && str_ieq(c->mode, "xml"))) &&
 	    !strcmp(local, "div")) {
 		c->div_depth = depth;          /* Atom's wrapper div is not content */
 		return;
@@ -1009,6 +1167,14 @@ static void set_date(int64_t *slot, int64_t t)
 		*slot = t;
 }
 
+/* When an entry gives a date twice (issued and published, or two updated), the
+ * last one read counts, as in feedparser. */
+static void last_date(int64_t *slot, int64_t t)
+{
+	if (t != VIGIL_TIME_NONE)
+		*slot = t;
+}
+
 static void add_category(struct entry_builder *e, char *term)
 {
 	term = nonempty(term);
@@ -1025,6 +1191,26 @@ static void add_category(struct entry_builder *e, char *term)
 		return;
 	}
 	e->categories[e->n_categories++] = term;
+}
+
+/*
+ * An Atom id: an IRI, so a relative reference that is a path (which RFC
+ * 4287 forbids, but some write: "/2004/entry/1") is resolved against
+ * xml:base and the document's URL, as feedparser and gofeed do. Ids with a
+ * scheme (urn:, tag:, http:) and bare tokens (Reddit's "t3_42tizy") stay
+ * as written.
+ */
+static char *atom_id(struct capture *c, const char *text)
+{
+	char *id = nonempty(feed_trim(text));
+	if (!id || has_scheme(id) || !strchr(id, '/') || strpbrk(id, " \t\r\n") || !c->base ||
+	    !has_scheme(c->base))
+		return id;
+	char *abs = feed_resolve_url(id, c->base);
+	if (!abs)
+		return id;
+	free(id);
+	return abs;
 }
 
 /* The captured element ended: put its text where it belongs. */
@@ -1052,7 +1238,7 @@ static void finish_capture(struct xp *x)
 		take(&h->link, feed_resolve_url(text, c->base));
 		break;
 	case T_HEAD_ID:
-		take(&h->id, feed_trim(text));
+		take(&h->id, atom_id(c, text));
 		break;
 	case T_HEAD_LANG:
 		take(&h->language, feed_trim(text));
@@ -1087,6 +1273,14 @@ static void finish_capture(struct xp *x)
 		if (!e->summary && !e->summary_html) {
 			e->summary = plain;
 			e->summary_html = html;
+			e->summary_from = c->rss_text;
+		} else if (!e->content && !e->content_html && !e->content_type &&
+		           (plain || html) && c->rss_text && e->summary_from &&
+		           e->summary_from != c->rss_text) {
+			/* RSS with both <summary> and <description>: the second is the content */
+			e->content = plain;
+			e->content_html = html;
+			e->content_type = strdup(ctype ? ctype : "text/plain");
 		} else {
 			free(plain);
 			free(html);
@@ -1105,13 +1299,18 @@ static void finish_capture(struct xp *x)
 		break;
 	case T_LINK: {
 		char *href = feed_resolve_url(text, c->base);
-		if (href)
-			add_link(e->links, &e->n_links, href, NULL, NULL, NULL, -1);
+		if (!href)
+			break;
+		if (c->rel && !strcmp(c->rel, "enclosure"))
+			add_link(e->enclosures, &e->n_enclosures, strdup(href), strdup(c->rel),
+			         dup_or_null(c->type), NULL, -1);
+		add_link(e->links, &e->n_links, href, c->rel, c->type, NULL, -1);
+		c->rel = c->type = NULL;
 		break;
 	}
 	case T_ID:
 		if (!e->id) {
-			e->id = nonempty(feed_trim(text));
+			e->id = c->rss_guid ? nonempty(feed_trim(text)) : atom_id(c, text);
 			if (c->rss_guid && e->id) {
 				e->has_guid = true;
 				e->guid_permalink = !c->not_permalink;
@@ -1119,10 +1318,10 @@ static void finish_capture(struct xp *x)
 		}
 		break;
 	case T_PUBLISHED:
-		set_date(&e->published, captured_date(c));
+		last_date(&e->published, captured_date(c));
 		break;
 	case T_UPDATED:
-		set_date(&e->updated, captured_date(c));
+		last_date(&e->updated, captured_date(c));
 		break;
 	case T_CREATED:
 		set_date(&e->created, captured_date(c));
@@ -1136,11 +1335,27 @@ static void finish_capture(struct xp *x)
 		add_person(e->authors, &e->n_authors, &p);
 		break;
 	}
-	case T_CREATOR:
-		take(&e->creator, feed_collapse_space(text));
-		break;
 	case T_CATEGORY:
 		add_category(e, feed_collapse_space(text));
+		break;
+	case T_TAGS:
+		for (const char *p = text; *p;) {
+			size_t n = strcspn(p, ",");
+			char *one = strndup(p, n);
+			add_category(e, one ? feed_collapse_space(one) : NULL);
+			free(one);
+			p += n;
+			if (*p)
+				p++;
+		}
+		break;
+	case T_MEDIA_TITLE:
+		if (!e->media_title)
+			e->media_title = nonempty(feed_collapse_space(text));
+		break;
+	case T_MEDIA_DESCRIPTION:
+		if (!e->media_description)
+			e->media_description = nonempty(feed_collapse_space(text));
 		break;
 	case T_COMMENTS:
 		take(&e->comments, feed_resolve_url(text, c->base));
@@ -1212,7 +1427,7 @@ static void atom_link(struct xp *x, bool in_head)
 }
 
 /* RSS <enclosure url type length> and media:content. */
-static void enclosure(struct xp *x, const char *url_attr, const char *length_attr)
+static void enclosure(struct xp *x, const char *url_attr, const char *length_attr, bool in_links)
 {
 	char *raw = attr(x, url_attr);
 	if (!raw)
@@ -1227,6 +1442,9 @@ static void enclosure(struct xp *x, const char *url_attr, const char *length_att
 	char *len = attr(x, length_attr);
 	int64_t length = parse_length(len);
 	free(len);
+	if (in_links)
+		add_link(x->e.links, &x->e.n_links, strdup(href), strdup("enclosure"),
+		         dup_or_null(type), NULL, length);
 	add_link(x->e.enclosures, &x->e.n_enclosures, href, strdup("enclosure"), type, NULL,
 	         length);
 }
@@ -1257,7 +1475,8 @@ static bool is_atom_format(const struct xp *x)
 	return x->format == FEED_ATOM10 || x->format == FEED_ATOM03;
 }
 
-static void root_element(struct xp *x, enum ns ns, const char *name, const char *uri)
+/* The root element: what the document is, and the role of the root. */
+static enum role root_element(struct xp *x, enum ns ns, const char *name, const char *uri)
 {
 	x->root_seen = true;
 	if (!strcasecmp(name, "html")) {
@@ -1265,7 +1484,7 @@ static void root_element(struct xp *x, enum ns ns, const char *name, const char 
 		x->res->not_feed = true;
 		feed_error(x->res, "not a feed: the document is HTML");
 		stop(x, -EBADMSG);
-		return;
+		return R_IGNORE;
 	}
 	if (ns == NS_RSS && !strcmp(name, "rss")) {
 		char *v = attr(x, "version");
@@ -1277,43 +1496,54 @@ static void root_element(struct xp *x, enum ns ns, const char *name, const char 
 		else if (v && !strncmp(v, "0.9", 3))
 			x->format = FEED_RSS092;
 		free(v);
-		x->roles[0] = R_ROOT_RSS;
-		return;
+		return R_ROOT_RSS;
 	}
 	if (ns == NS_RDF && !strcmp(name, "RDF")) {
 		x->format = FEED_RSS10;   /* 0.90 when its channel says so */
-		x->roles[0] = R_ROOT_RDF;
-		return;
+		return R_ROOT_RDF;
 	}
 	if ((ns == NS_ATOM || (ns == NS_RSS && (!uri || !*uri))) && !strcmp(name, "feed")) {
 		char *v = attr(x, "version");
 		x->format = (uri && !strcmp(uri, NS_URI_ATOM03)) || (v && !strcmp(v, "0.3")) ?
 		            FEED_ATOM03 : FEED_ATOM10;
 		free(v);
-		x->roles[0] = R_HEAD;
-		return;
+		return R_HEAD;
+	}
+	/* RSS 1.1: <Channel> is the root, its items in <items>. */
+	if (ns == NS_RSS && uri && !strcmp(uri, NS_URI_RSS11) && !strcasecmp(name, "channel")) {
+		x->format = FEED_RSS10;
+		return R_HEAD;
+	}
+	/* An Atom entry document (RFC 4287 section 2): a feed of one entry. */
+	if (ns == NS_ATOM && !strcmp(name, "entry")) {
+		char *v = attr(x, "version");
+		x->format = (uri && !strcmp(uri, NS_URI_ATOM03)) || (v && !strcmp(v, "0.3")) ?
+		            FEED_ATOM03 : FEED_ATOM10;
+		free(v);
+		return R_ENTRY;
 	}
 	x->res->not_feed = true;
 	feed_error(x->res, "not a feed: the root element is <%.64s>%s%.128s%s, not rss, RDF or feed",
 	           name, uri && *uri ? " (" : "", uri ? uri : "", uri && *uri ? ")" : "");
 	stop(x, -EBADMSG);
+	return R_IGNORE;
 }
 
 static enum role head_child(struct xp *x, int depth, enum ns ns, const char *name)
 {
 	if (ns == NS_RSS || ns == NS_ATOM) {
-		if (!strcmp(name, "item") || !strcmp(name, "entry")) {
+		if (!strcasecmp(name, "item") || !strcasecmp(name, "entry")) {
 			call_head(x);
 			return R_ENTRY;
 		}
 		if (x->head_frozen)
 			return R_IGNORE;
-		if (!strcmp(name, "title"))
+		if (!strcasecmp(name, "title"))
 			start_capture(x, depth, T_HEAD_TITLE, ns == NS_ATOM);
-		else if (!strcmp(name, "description") || !strcmp(name, "subtitle") ||
-		         !strcmp(name, "tagline"))
+		else if (!strcasecmp(name, "description") || !strcasecmp(name, "subtitle") ||
+		         !strcasecmp(name, "tagline"))
 			start_capture(x, depth, T_HEAD_SUBTITLE, ns == NS_ATOM);
-		else if (!strcmp(name, "link")) {
+		else if (!strcasecmp(name, "link")) {
 			char *href = attr(x, "href");
 			if (href) {
 				free(href);
@@ -1321,38 +1551,59 @@ static enum role head_child(struct xp *x, int depth, enum ns ns, const char *nam
 			} else {
 				start_capture(x, depth, T_HEAD_LINK, false);
 			}
-		} else if (!strcmp(name, "id"))
+		} else if (!strcasecmp(name, "id"))
 			start_capture(x, depth, T_HEAD_ID, false);
-		else if (!strcmp(name, "language"))
+		else if (!strcasecmp(name, "language"))
 			start_capture(x, depth, T_HEAD_LANG, false);
-		else if (!strcmp(name, "updated") || !strcmp(name, "modified") ||
-		         !strcmp(name, "lastBuildDate") || !strcmp(name, "pubDate"))
+		else if (!strcasecmp(name, "updated") || !strcasecmp(name, "modified") ||
+		         !strcasecmp(name, "lastBuildDate") || !strcasecmp(name, "pubDate"))
 			start_capture(x, depth, T_HEAD_UPDATED, false);
-		else if (!strcmp(name, "generator"))
+		else if (!strcasecmp(name, "generator"))
 			start_capture(x, depth, T_HEAD_GENERATOR, false);
-		else if (!strcmp(name, "icon") || !strcmp(name, "logo"))
+		else if (!strcasecmp(name, "icon") || !strcasecmp(name, "logo"))
 			start_capture(x, depth, T_HEAD_ICON, false);
-		else if (!strcmp(name, "author") && (ns == NS_ATOM || is_atom_format(x))) {
+		else if (!strcasecmp(name, "author") && (ns == NS_ATOM || is_atom_format(x))) {
 			person_clear(&x->person);
 			x->person_owner = 1;
 			return R_PERSON;
-		} else if (!strcmp(name, "managingEditor"))
+		} else if (!strcasecmp(name, "managingEditor") || !strcasecmp(name, "author"))
 			start_capture(x, depth, T_HEAD_AUTHOR, false);
-		else if (!strcmp(name, "image"))
+		else if (!strcasecmp(name, "image"))
 			return R_IMAGE;
+		else if (!strcasecmp(name, "items") && x->roles[0] == R_HEAD && !is_atom_format(x))
+			return R_ITEMS;
 		return R_IGNORE;
 	}
 	if (ns == NS_DC && !x->head_frozen) {
-		if (!strcmp(name, "language"))
+		if (!strcasecmp(name, "language"))
 			start_capture(x, depth, T_HEAD_LANG, false);
-		else if (!strcmp(name, "date"))
+		else if (!strcasecmp(name, "date"))
 			start_capture(x, depth, T_HEAD_UPDATED, false);
-		else if (!strcmp(name, "creator"))
+		else if (!strcasecmp(name, "creator") || !strcasecmp(name, "author"))
 			start_capture(x, depth, T_HEAD_AUTHOR, false);
-		else if (!strcmp(name, "title"))
+		else if (!strcasecmp(name, "title"))
 			start_capture(x, depth, T_HEAD_TITLE, false);
+	} else if (ns == NS_DCTERMS && !x->head_frozen) {
+		if (!strcasecmp(name, "modified"))
+			start_capture(x, depth, T_HEAD_UPDATED, false);
+	} else if (ns == NS_ITUNES && !x->head_frozen) {
+		if (!strcasecmp(name, "author"))
+			start_capture(x, depth, T_HEAD_AUTHOR, false);
 	}
 	return R_IGNORE;
+}
+
+/* A Media RSS element in an item or its media:group. */
+static void media_child(struct xp *x, int depth, const char *name)
+{
+	if (!strcasecmp(name, "content"))
+		enclosure(x, "url", "fileSize", false);
+	else if (!strcasecmp(name, "title"))
+		start_capture(x, depth, T_MEDIA_TITLE, false);
+	else if (!strcasecmp(name, "description"))
+		start_capture(x, depth, T_MEDIA_DESCRIPTION, false);
+	else if (!strcasecmp(name, "category"))
+		start_capture(x, depth, T_CATEGORY, false);
 }
 
 static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *name)
@@ -1360,9 +1611,9 @@ static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *na
 	bool atomish = ns == NS_ATOM || is_atom_format(x);
 
 	if (ns == NS_RSS || ns == NS_ATOM) {
-		if (!strcmp(name, "title")) {
+		if (!strcasecmp(name, "title")) {
 			start_capture(x, depth, T_TITLE, atomish);
-		} else if (!strcmp(name, "link")) {
+		} else if (!strcasecmp(name, "link")) {
 			char *href = attr(x, "href");
 			if (href) {
 				free(href);
@@ -1370,35 +1621,42 @@ static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *na
 			} else {
 				start_capture(x, depth, T_LINK, false);
 			}
-		} else if (!strcmp(name, "description")) {
+		} else if (!strcasecmp(name, "description")) {
 			start_capture(x, depth, T_SUMMARY, false);
-		} else if (!strcmp(name, "summary")) {
+			x->cap.rss_text = atomish ? 0 : 1;
+		} else if (!strcasecmp(name, "summary")) {
 			start_capture(x, depth, T_SUMMARY, true);
-		} else if (!strcmp(name, "content")) {
+			x->cap.rss_text = atomish ? 0 : 2;
+		} else if (!strcasecmp(name, "content")) {
 			start_capture(x, depth, T_CONTENT, true);
-		} else if (!strcmp(name, "guid")) {
+		} else if (!atomish && (!strcasecmp(name, "body") || !strcasecmp(name, "fullitem"))) {
+			/* the full text, as xhtml:body or escaped HTML (feedparser reads both) */
+			start_capture(x, depth, T_CONTENT, false);
+		} else if (!atomish && !strcasecmp(name, "tags")) {
+			start_capture(x, depth, T_TAGS, false);
+		} else if (!strcasecmp(name, "guid")) {
 			start_capture(x, depth, T_ID, false);
 			char *p = attr(x, "isPermaLink");
 			x->cap.rss_guid = true;
 			x->cap.not_permalink = p && !strcasecmp(p, "false");
 			free(p);
-		} else if (!strcmp(name, "id")) {
+		} else if (!strcasecmp(name, "id")) {
 			start_capture(x, depth, T_ID, false);
-		} else if (!strcmp(name, "pubDate") || !strcmp(name, "published") ||
-		           !strcmp(name, "issued")) {
+		} else if (!strcasecmp(name, "pubDate") || !strcasecmp(name, "published") ||
+		           !strcasecmp(name, "issued")) {
 			start_capture(x, depth, T_PUBLISHED, false);
-		} else if (!strcmp(name, "updated") || !strcmp(name, "modified")) {
+		} else if (!strcasecmp(name, "updated") || !strcasecmp(name, "modified")) {
 			start_capture(x, depth, T_UPDATED, false);
-		} else if (!strcmp(name, "created")) {
+		} else if (!strcasecmp(name, "created")) {
 			start_capture(x, depth, T_CREATED, false);
-		} else if (!strcmp(name, "author")) {
+		} else if (!strcasecmp(name, "author")) {
 			if (atomish) {
 				person_clear(&x->person);
 				x->person_owner = 2;
 				return R_PERSON;
 			}
 			start_capture(x, depth, T_AUTHOR, false);
-		} else if (!strcmp(name, "category")) {
+		} else if (!strcasecmp(name, "category")) {
 			char *term = attr(x, "term");
 			if (term || atomish) {
 				free(term);
@@ -1406,11 +1664,11 @@ static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *na
 			} else {
 				start_capture(x, depth, T_CATEGORY, false);
 			}
-		} else if (!strcmp(name, "enclosure")) {
-			enclosure(x, "url", "length");
-		} else if (!strcmp(name, "comments")) {
+		} else if (!strcasecmp(name, "enclosure")) {
+			enclosure(x, "url", "length", true);
+		} else if (!strcasecmp(name, "comments")) {
 			start_capture(x, depth, T_COMMENTS, false);
-		} else if (!strcmp(name, "source")) {
+		} else if (!strcasecmp(name, "source")) {
 			if (atomish)
 				return R_SOURCE;
 			start_capture(x, depth, T_SOURCE_TITLE, false);
@@ -1419,33 +1677,34 @@ static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *na
 	}
 	switch (ns) {
 	case NS_DC:
-		if (!strcmp(name, "creator") || !strcmp(name, "contributor"))
-			start_capture(x, depth, T_CREATOR, false);
-		else if (!strcmp(name, "date"))
+		if (!strcasecmp(name, "creator") || !strcasecmp(name, "author") ||
+		    !strcasecmp(name, "contributor"))
+			start_capture(x, depth, T_AUTHOR, false);
+		else if (!strcasecmp(name, "date"))
 			start_capture(x, depth, T_DCDATE, false);
-		else if (!strcmp(name, "subject"))
+		else if (!strcasecmp(name, "subject"))
 			start_capture(x, depth, T_CATEGORY, false);
-		else if (!strcmp(name, "description"))
+		else if (!strcasecmp(name, "description"))
 			start_capture(x, depth, T_SUMMARY, false);
-		else if (!strcmp(name, "language"))
+		else if (!strcasecmp(name, "language"))
 			start_capture(x, depth, T_LANG, false);
-		else if (!strcmp(name, "title"))
+		else if (!strcasecmp(name, "title"))
 			start_capture(x, depth, T_TITLE, false);
 		break;
 	case NS_DCTERMS:
-		if (!strcmp(name, "issued"))
+		if (!strcasecmp(name, "issued"))
 			start_capture(x, depth, T_PUBLISHED, false);
-		else if (!strcmp(name, "created"))
+		else if (!strcasecmp(name, "created"))
 			start_capture(x, depth, T_CREATED, false);
-		else if (!strcmp(name, "modified"))
+		else if (!strcasecmp(name, "modified"))
 			start_capture(x, depth, T_UPDATED, false);
 		break;
 	case NS_CONTENT:
-		if (!strcmp(name, "encoded"))
+		if (!strcasecmp(name, "encoded"))
 			start_capture(x, depth, T_CONTENT, false);
 		break;
 	case NS_XHTML:
-		if (!strcmp(name, "body") || !strcmp(name, "div")) {
+		if (!strcasecmp(name, "body") || !strcasecmp(name, "div")) {
 			start_capture(x, depth, T_CONTENT, true);
 			free(x->cap.type);
 			x->cap.type = strdup("xhtml");
@@ -1453,16 +1712,23 @@ static enum role entry_child(struct xp *x, int depth, enum ns ns, const char *na
 		}
 		break;
 	case NS_MEDIA:
-		if (!strcmp(name, "content"))
-			enclosure(x, "url", "fileSize");
-		else if (!strcmp(name, "group"))
+		if (!strcasecmp(name, "group"))
 			return R_MEDIA_GROUP;
+		media_child(x, depth, name);
 		break;
 	case NS_ITUNES:
-		if (!strcmp(name, "author"))
-			start_capture(x, depth, T_CREATOR, false);
-		else if (!strcmp(name, "summary"))
+		if (!strcasecmp(name, "author"))
+			start_capture(x, depth, T_AUTHOR, false);
+		else if (!strcasecmp(name, "summary"))
 			start_capture(x, depth, T_SUMMARY, false);
+		else if (!strcasecmp(name, "category")) {
+			/* nested: <itunes:category text="Technology"><itunes:category text="Gadgets"> */
+			char *t = attr(x, "text");
+			add_category(&x->e, t ? feed_collapse_space(t) : NULL);
+			free(t);
+			return R_ENTRY_EXT;
+		} else if (!strcasecmp(name, "keywords"))
+			start_capture(x, depth, T_TAGS, false);
 		break;
 	case NS_RDF:
 		break;
@@ -1484,27 +1750,25 @@ static void on_start(struct xp *x, int depth, bool empty)
 	if (!name)
 		return;
 	enum ns ns = ns_of(uri);
-	enum role role = R_IGNORE;
-
-	if (depth == 0) {
-		root_element(x, ns, name, uri);
+	enum role role = depth == 0 ? root_element(x, ns, name, uri) : R_IGNORE;
+	if (x->stop)
 		return;
-	}
-	switch ((enum role)x->roles[depth - 1]) {
+
+	switch (depth == 0 ? R_IGNORE : (enum role)x->roles[depth - 1]) {
 	case R_ROOT_RSS:
-		if (ns == NS_RSS && !strcmp(name, "channel"))
+		if (ns == NS_RSS && !strcasecmp(name, "channel"))
 			role = R_HEAD;
-		else if (ns == NS_RSS && !strcmp(name, "item"))
+		else if (ns == NS_RSS && !strcasecmp(name, "item"))
 			role = R_ENTRY;          /* items outside the channel, as some write */
 		break;
 	case R_ROOT_RDF:
-		if (ns == NS_RSS && (!strcmp(name, "channel") || !strcmp(name, "item"))) {
+		if (ns == NS_RSS && (!strcasecmp(name, "channel") || !strcasecmp(name, "item"))) {
 			if (uri && !strcmp(uri, NS_URI_RSS090))
 				x->format = FEED_RSS090;
-			role = !strcmp(name, "channel") ? R_HEAD : R_ENTRY;
+			role = !strcasecmp(name, "channel") ? R_HEAD : R_ENTRY;
 			if (role == R_ENTRY)
 				call_head(x);
-		} else if (ns == NS_RSS && !strcmp(name, "image")) {
+		} else if (ns == NS_RSS && !strcasecmp(name, "image")) {
 			role = R_IMAGE;
 		}
 		break;
@@ -1516,24 +1780,39 @@ static void on_start(struct xp *x, int depth, bool empty)
 		break;
 	case R_PERSON:
 		if (ns == NS_ATOM || ns == NS_RSS) {
-			if (!strcmp(name, "name"))
+			if (!strcasecmp(name, "name"))
 				start_capture(x, depth, T_PERSON_NAME, false);
-			else if (!strcmp(name, "email"))
+			else if (!strcasecmp(name, "email"))
 				start_capture(x, depth, T_PERSON_EMAIL, false);
-			else if (!strcmp(name, "uri") || !strcmp(name, "url"))
+			else if (!strcasecmp(name, "uri") || !strcasecmp(name, "url") ||
+			         !strcasecmp(name, "homepage"))
 				start_capture(x, depth, T_PERSON_URI, false);
 		}
 		break;
 	case R_SOURCE:
-		if ((ns == NS_ATOM || ns == NS_RSS) && !strcmp(name, "title"))
+		if ((ns == NS_ATOM || ns == NS_RSS) && !strcasecmp(name, "title"))
 			start_capture(x, depth, T_SOURCE_TITLE, false);
 		break;
 	case R_MEDIA_GROUP:
-		if (ns == NS_MEDIA && !strcmp(name, "content"))
-			enclosure(x, "url", "fileSize");
+		if (ns == NS_MEDIA)
+			media_child(x, depth, name);
+		break;
+	case R_ITEMS:
+		if (ns == NS_RSS && !strcasecmp(name, "item")) {
+			call_head(x);
+			role = R_ENTRY;
+		}
+		break;
+	case R_ENTRY_EXT:
+		if (ns == NS_ITUNES && !strcasecmp(name, "category")) {
+			char *t = attr(x, "text");
+			add_category(&x->e, t ? feed_collapse_space(t) : NULL);
+			free(t);
+			role = R_ENTRY_EXT;
+		}
 		break;
 	case R_IMAGE:
-		if (ns == NS_RSS && !strcmp(name, "url"))
+		if (ns == NS_RSS && !strcasecmp(name, "url"))
 			start_capture(x, depth, T_HEAD_ICON, false);
 		break;
 	case R_IGNORE:
@@ -1688,10 +1967,11 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 	const char *run = s;
 	const char *p = s;
 	bool changed = false;
+	bool subset = false;         /* a DOCTYPE with an internal subset (it may declare entities) */
 	*out = NULL;
 
 	/* The XML declaration's encoding. */
-	if (len > 5 && !memcmp(s, "<?xml", 5)) {
+	if (s && len > 5 && !memcmp(s, "<?xml", 5)) {
 		const char *close = memmem(s, len < 1024 ? len : 1024, "?>", 2);
 		const char *enc = close ? memmem(s, (size_t)(close - s), "encoding", 8) : NULL;
 		if (enc) {
@@ -1746,6 +2026,7 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 					}
 				}
 				skip_end = q < end ? q + 1 : end;
+				subset |= memchr(lt, '[', (size_t)(skip_end - lt)) != NULL;
 			} else if (rest >= 2 && lt[1] == '?') {
 				skip_end = memmem(lt + 2, rest - 2, "?>", 2);
 				skip_end = skip_end ? skip_end + 2 : end;
@@ -1765,6 +2046,27 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 			while (q < end && (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q)))
 				q++;
 			if (q > digits && q < end && *q == ';') {
+				unsigned long cp = strtoul(digits, NULL, hex ? 16 : 10);
+				if (q - digits <= 6 && feed_cp1252_c1((unsigned)cp) != cp) {
+					/* &#146; means Windows-1252's U+2019, as in HTML */
+					char ref[16];
+					snprintf(ref, sizeof ref, "&#%u;", feed_cp1252_c1((unsigned)cp));
+					if (fbuf_add(&b, run, (size_t)(amp - run)) < 0 ||
+					    fbuf_adds(&b, ref) < 0)
+						goto nomem;
+					run = p = q + 1;
+					changed = true;
+					continue;
+				}
+				if (amp[2] == 'X') {
+					/* &#X41; is HTML's, XML wants a lower-case x */
+					if (fbuf_add(&b, run, (size_t)(amp - run)) < 0 ||
+					    fbuf_adds(&b, "&#x") < 0)
+						goto nomem;
+					run = amp + 3;
+					changed = true;
+					*fixed = true;
+				}
 				p = q + 1;
 				continue;
 			}
@@ -1783,8 +2085,18 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 					continue;
 				}
 				const htmlEntityDesc *ent = htmlEntityLookup((const xmlChar *)nm);
-				if (!ent) {
+				if (!ent && subset) {
 					p = q + 1;     /* declared in the DTD, or undefined: the parser says */
+					continue;
+				}
+				if (!ent) {
+					/* undefined, with no DTD to declare it: the text as written */
+					if (fbuf_add(&b, run, (size_t)(amp - run)) < 0 ||
+					    fbuf_adds(&b, "&amp;") < 0)
+						goto nomem;
+					run = p = amp + 1;
+					changed = true;
+					*fixed = true;
 					continue;
 				}
 				char ref[16];
@@ -2001,7 +2313,7 @@ static int parse_xml(const char *doc, size_t len, const struct feed_options *opt
 		           "the document has no root element");
 		rc = -EBADMSG;
 	} else if (x->n_errors || ret < 0) {
-		if (res->n_entries > 0 || x->h.title) {
+		if (res->n_entries > 0 || x->h.title || x->h.link || x->h.id || x->h.subtitle) {
 			res->bozo = true;
 			feed_error(res, "not well-formed, %zu entries recovered: %s", res->n_entries,
 			           x->n_errors ? x->first_error : "read error");
@@ -2078,6 +2390,19 @@ int feed_parse(const char *body, size_t len, const struct feed_options *opt,
 		goto out;
 	}
 	const char *el = first_element(start, end);
+	if (el < end && !strncasecmp(el, "<!doctype html", 14)) {
+		/* An XHTML DOCTYPE some feeds carry: HTML only when no feed follows. */
+		const char *gt = memchr(el, '>', (size_t)(end - el));
+		const char *next = gt ? first_element(gt + 1, end) : end;
+		static const char *const roots[] = { "<rss", "<feed", "<rdf:", "<RDF", "<channel",
+		                                     "<entry" };
+		bool feed = false;
+		for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+			feed |= (size_t)(end - next) > strlen(roots[i]) &&
+			        !strncmp(next, roots[i], strlen(roots[i]));
+		if (feed)
+			el = next;
+	}
 	if (el < end && (!strncasecmp(el, "<!doctype html", 14) || !strncasecmp(el, "<html", 5))) {
 		res->html = true;
 		res->not_feed = true;

@@ -180,6 +180,28 @@ class TestCommand(VigilctlTestCase):
         self.assertOk(r)
         self.assertRegex(r.stdout, r'toy-1 "R2-D2 toy recalled".*\n  \(no rule fired\)')
 
+    def test_feed_files_as_input(self):
+        # RSS and JSON Feed documents are read through the rss plugin's parser.
+        self.write_file('feed.xml', '''<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Tech</title><link>https://example.org/</link>
+<item><title>DeepSeek releases R2</title><link>https://example.org/r2</link>
+<guid>rss-r2</guid></item>
+<item><title>R2-D2 toy recalled</title><guid>rss-toy</guid></item>
+</channel></rss>
+''')
+        self.write_file('feed.json', json.dumps({
+            'version': 'https://jsonfeed.org/version/1.1', 'title': 'Chips',
+            'items': [{'id': 'jf-h20', 'title': 'Nvidia gets H20 export licences',
+                       'content_text': 'The US grants export licences for H20.'}]}))
+        r = self.vigilctl('test', '--json', '--rules', self.rules_dir, 'feed.xml', 'feed.json')
+        self.assertOk(r)
+        objs = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([(o['rule'], o['item']['id']) for o in objs],
+                         [('R2 release', 'rss-r2'), ('export license', 'jf-h20')])
+        self.write_file('broken.xml', '<rss><channel><item><title>x</ti')
+        r = self.vigilctl('test', '--rules', self.rules_dir, 'broken.xml')
+        self.assertIn('broken.xml', r.stderr)
+
     def test_nothing_fires_is_still_success(self):
         self.write_items('quiet.jsonl', [{'id': 'q', 'title': 'Soybean exports rise'}])
         r = self.vigilctl('test', '--rules', self.rules_dir, 'quiet.jsonl')

@@ -602,6 +602,10 @@ static void test_html_to_text(void **ts)
 	check_html("unclosed <b>bold <i>and", "unclosed bold and");
 	check_html("<html><head><title>T</title></head><body>B</body></html>", "B");
 	check_html("", "");
+	/* the fallback content of object and iframe is what a reader sees */
+	check_html("safe<object classid=\"clsid:C932\"> description", "safe description");
+	check_html("safe<iframe src=\"http://example.com/\"> <b>description</b></iframe>",
+	           "safe description");
 	/* Invalid UTF-8 and NUL never pass */
 	char *t = feed_html_to_text("a\xff" "b\0c", 5);
 	assert_string_equal(t, "a\xEF\xBF\xBD" "bc");
@@ -964,6 +968,181 @@ static char *read_file(const char *path, size_t *len)
 	return b;
 }
 
+/* Atom text constructs in base64: Atom 0.3 mode="base64", Atom 1.0 media types. */
+static void test_base64_text(void **ts)
+{
+	(void)ts;
+	struct got *g = parse(
+		"<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\">"
+		"<title mode=\"base64\">\n  RmVlZCA8Yj5UPC9iPg==\n</title>"
+		"<entry><title mode=\"base64\">RXhhbXBsZSA8Yj5BdG9tPC9iPg==</title>"
+		"<content type=\"text/html\" mode=\"base64\">"
+		"PGRpdj48YSBocmVmPSIvcmVsYXRpdmUvdXJpIj5jbGljayBoZXJlPC9hPjwvZGl2Pg==</content>"
+		"</entry></feed>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->head_title, "Feed <b>T</b>");
+	assert_string_equal(g->e[0].title, "Example <b>Atom</b>");
+	assert_string_equal(g->e[0].content, "click here");
+	assert_non_null(strstr(g->e[0].content_html, "<a href="));
+	got_free(g);
+
+	g = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>"
+	          "<title type=\"application/octet-stream\">RXhhbXBsZQ==</title>"
+	          "<summary type=\"application/x-custom\">test</summary>"
+	          "<content type=\"image/png\">iVBORw0KGgo=</content>"
+	          "</entry></feed>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_string_equal(g->e[0].title, "Example");
+	assert_string_equal(g->e[0].summary, "test");     /* not base64 text: as written */
+	assert_null(g->e[0].content);                      /* binary: no text */
+	got_free(g);
+}
+
+/* RSS as feedparser reads it: body/fullitem, summary and description, tags,
+ * iTunes and Media RSS fallbacks, authors written "name (email)". */
+static void test_rss_extensions(void **ts)
+{
+	(void)ts;
+	struct got *g = parse(
+		"<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\""
+		" xmlns:itunes=\"http://www.itunes.com/DTDs/Podcast-1.0.dtd\""
+		" xmlns:media=\"http://search.yahoo.com/mrss\"><channel><TiTlE>T</TiTlE>"
+		"<item><body>safe<applet code=\"x\"></applet> description</body></item>"
+		"<item><fullitem>&lt;p&gt;Full&lt;/p&gt;</fullitem>"
+		"<summary>S</summary><description>D</description>"
+		"<tags>tag one, tag two</tags><category>c</category>"
+		"<itunes:category text=\"Technology\"><itunes:category text=\"Gadgets\"/>"
+		"</itunes:category><media:category>m</media:category>"
+		"<dc:creator>Example editor (me@example.com)</dc:creator>"
+		"<dc:creator>Second Author</dc:creator>"
+		"<enclosure url=\"http://example.com/a.mp3\" length=\"10\" type=\"audio/mpeg\"/>"
+		"<link>http://example.com/a.mp3</link></item>"
+		"<item><media:title>bar</media:title><itunes:author>Mark</itunes:author></item>"
+		"</channel></rss>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->n, 3);
+	assert_string_equal(g->e[0].feed_title, "T");
+	assert_string_equal(g->e[0].content, "safe description");
+	/* the first of summary/description is the summary, the second the content */
+	assert_string_equal(g->e[1].summary, "S");
+	assert_string_equal(g->e[1].content, "Full");
+	assert_int_equal(g->e[1].n_categories, 6);
+	assert_string_equal(g->e[1].categories[0], "tag one");
+	assert_string_equal(g->e[1].categories[1], "tag two");
+	assert_true(has(g->e[1].categories, g->e[1].n_categories, "Gadgets"));
+	assert_true(has(g->e[1].categories, g->e[1].n_categories, "m"));
+	assert_int_equal(g->e[1].n_people, 2);
+	assert_string_equal(g->e[1].people[0], "Example editor|me@example.com|");
+	assert_string_equal(g->e[1].people[1], "Second Author||");
+	/* the enclosure is a link too; the alternate link still wins */
+	assert_string_equal(g->e[1].links[0], "enclosure http://example.com/a.mp3");
+	assert_string_equal(g->e[1].link, "http://example.com/a.mp3");
+	assert_int_equal(g->e[1].n_enclosures, 1);
+	assert_string_equal(g->e[2].title, "bar");
+	assert_string_equal(g->e[2].author, "Mark");
+	got_free(g);
+
+	g = parse("<rss version=\"2.0\"><channel><item><summary>S</summary>"
+	          "<description>D</description></item></channel></rss>", NULL);
+	assert_string_equal(g->e[0].summary, "S");
+	assert_string_equal(g->e[0].content, "D");
+	got_free(g);
+
+	/* description and dc:description do not make one of them the content */
+	g = parse("<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\""
+	          " xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><item>"
+	          "<description>D</description><dc:description>D</dc:description>"
+	          "<content:encoded>&lt;p&gt;C&lt;/p&gt;</content:encoded></item></channel></rss>",
+	          NULL);
+	assert_string_equal(g->e[0].summary, "D");
+	assert_string_equal(g->e[0].content, "C");
+	got_free(g);
+}
+
+/* Atom entry documents, RSS 1.1, Atom's old namespaces, person homepage, ids. */
+static void test_other_roots(void **ts)
+{
+	(void)ts;
+	struct got *g = parse(
+		"<entry xmlns=\"http://www.w3.org/2005/Atom\"><title>One</title>"
+		"<id>/2004/entry/1</id><updated>2010-12-01T10:14:55Z</updated>"
+		"<updated>2003-12-31T10:14:55Z</updated></entry>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->res.format, FEED_ATOM10);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->e[0].title, "One");
+	/* a relative path id is resolved; the last of two dates counts */
+	assert_string_equal(g->e[0].id, "https://feeds.example.org/2004/entry/1");
+	assert_true(g->e[0].updated == utc(2003, 12, 31, 10, 14, 55));
+	got_free(g);
+
+	g = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>t3_42tizy</id>"
+	          "</entry></feed>", NULL);
+	assert_string_equal(g->e[0].id, "t3_42tizy");     /* a token, not a path */
+	got_free(g);
+
+	g = parse("<Channel xmlns=\"http://purl.org/net/rss1.1#\""
+	          " xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" rdf:about=\"http://x/\">"
+	          "<title>XML.com</title><link>http://xml.com/pub</link>"
+	          "<items rdf:parseType=\"Collection\"><item rdf:about=\"http://x/1\"><title>I</title>"
+	          "<link>http://x/1</link></item></items></Channel>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->e[0].title, "I");
+	assert_string_equal(g->e[0].feed_title, "XML.com");
+	got_free(g);
+
+	g = parse("<feed version=\"0.3\" xmlns=\"http://purl.org/pie/\"><title>Pie</title>"
+	          "<entry><title>E</title><author><name>A</name><homepage>http://a.example/"
+	          "</homepage></author><link rel=\"enclosure\" type=\"text/html\">http://x/e</link>"
+	          "<link rel=\"alternate\" type=\"text/html\">http://x/a</link></entry></feed>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_string_equal(g->e[0].feed_title, "Pie");
+	assert_string_equal(g->e[0].people[0], "A||http://a.example/");
+	assert_string_equal(g->e[0].link, "http://x/a");
+	assert_int_equal(g->e[0].n_enclosures, 1);
+	got_free(g);
+}
+
+/* What sloppy documents mean: an XHTML DOCTYPE before a feed, undefined
+ * entities, &#X41;, Windows-1252 in C1 controls, a truncated head, JSON Feed
+ * versions written as numbers. */
+static void test_sloppy_more(void **ts)
+{
+	(void)ts;
+	struct got *g = parse(
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?><!DOCTYPE html PUBLIC "
+		"\"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://site.invalid/\">\n"
+		"<rss><channel><title>found &doesnotexist; &#X41;</title>"
+		"<item><title>don\xc2\x92t &#146;</title></item></channel></rss>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_false(g->res.html);
+	assert_string_equal(g->head_title, "found &doesnotexist; A");
+	assert_string_equal(g->e[0].title, "don\xe2\x80\x99t \xe2\x80\x99");
+	got_free(g);
+
+	g = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\">"
+	          "<link rel=\"alternate\" href=\"http://domain/?a=1&amp;b=2\" />\n</feed", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_true(g->res.bozo);
+	assert_string_equal(g->head_link, "http://domain/?a=1&b=2");
+	got_free(g);
+
+	/* an HTML page is still one */
+	g = parse("<!DOCTYPE html><html><body><p>hi</p></body></html>", NULL);
+	assert_true(g->rc < 0);
+	assert_true(g->res.html);
+	got_free(g);
+
+	g = parse("{\"version\": \"1.1\", \"title\": \"J\", \"items\": [{\"id\": \"1\","
+	          " \"content_text\": \"x\"}]}", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->res.format, FEED_JSON11);
+	assert_int_equal(g->n, 1);
+	got_free(g);
+}
+
 static void test_sec_edgar(void **ts)
 {
 	(void)ts;
@@ -1285,6 +1464,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_truncated_and_nul),
 		cmocka_unit_test(test_not_feeds),
 		cmocka_unit_test(test_sloppy_xml),
+		cmocka_unit_test(test_base64_text),
+		cmocka_unit_test(test_rss_extensions),
+		cmocka_unit_test(test_other_roots),
+		cmocka_unit_test(test_sloppy_more),
 		cmocka_unit_test(test_sec_edgar),
 		cmocka_unit_test(test_descriptor),
 		T(test_plugin_emits),
