@@ -32,6 +32,7 @@
 const char *const config_host_source_keys[] = {
 	"name", "plugin", "optional",
 	"interval", "alert_on_first_poll", "user_agent", "headers", "timeout", "max_body",
+	"proxy",
 	NULL,
 };
 
@@ -526,6 +527,21 @@ static const char *kind_word(enum instance_kind kind)
 	return kind == INSTANCE_SINK ? "sink" : "source";
 }
 
+/* A proxy URL: http://, https://, socks5:// or socks5h://, with a host. */
+static void read_proxy(struct loader *l, const struct ynode *v, char **out)
+{
+	static const char *const schemes[] = { "http://", "https://", "socks5://", "socks5h://" };
+	if (read_string(l, v, out) < 0 || !*out)
+		return;
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+		if (!strncasecmp(*out, schemes[i], strlen(schemes[i])) && (*out)[strlen(schemes[i])])
+			return;
+	node_error(l, v, "expected a proxy URL like \"http://proxy.example.org:3128\" "
+	           "(http, https, socks5 or socks5h), got %s", DESCRIBE(v));
+	free(*out);
+	*out = NULL;
+}
+
 /* One of the source-only host keys; others are left alone. */
 static void load_source_key(struct loader *l, struct instance_config *ic, const char *k,
                             const struct ynode *v)
@@ -542,6 +558,8 @@ static void load_source_key(struct loader *l, struct instance_config *ic, const 
 		read_duration(l, v, false, &ic->timeout_ms);
 	else if (!strcmp(k, "max_body"))
 		read_size(l, v, &ic->max_body);
+	else if (!strcmp(k, "proxy"))
+		read_proxy(l, v, &ic->proxy);
 }
 
 static void load_instance(struct loader *l, struct instance_config *ic, const struct ynode *map)
@@ -727,6 +745,7 @@ static void instance_free(struct instance_config *ic)
 	free(ic->name);
 	free(ic->plugin);
 	free(ic->user_agent);
+	free(ic->proxy);
 	for (size_t i = 0; i < ic->n_headers; i++) {
 		free((char *)ic->headers[i].key);
 		free((char *)ic->headers[i].value);

@@ -28,6 +28,7 @@ struct instance_config {
 	size_t n_headers;
 	int64_t timeout_ms;          /* per request, 0: default */
 	int64_t max_body;            /* bytes, 0: default */
+	char *proxy;                 /* proxy URL for this source's requests, or NULL */
 };
 
 struct config_defaults {

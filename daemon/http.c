@@ -1003,6 +1003,9 @@ struct http_call *http_engine_request(struct http_engine *engine,
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT,
 	                 options->user_agent ? options->user_agent : engine->user_agent);
+	/* No proxy unless the source names one: $http_proxy and friends are not
+	 * read, so a daemon's behaviour does not depend on its environment. */
+	curl_easy_setopt(e, CURLOPT_PROXY, options->proxy && !call->is_file ? options->proxy : "");
 
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);

@@ -33,6 +33,7 @@ struct http_call_options {
 	                                for (scope, URL): the source's name; NULL: none */
 	int64_t timeout_ms;          /* 0: request's or limits' value */
 	int64_t max_body;            /* 0: request's or limits' value */
+	const char *proxy;           /* proxy URL (http, https, socks5, socks5h) or NULL: none */
 };
 
 /*

@@ -234,6 +234,7 @@ static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
 		.timeout_ms = inst->cfg->timeout_ms,
 		.max_body = inst->cfg->max_body,
 		.validator_scope = inst->name,
+		.proxy = inst->cfg->proxy,
 	};
 	/* file:// only for a source's own configured URL, never a redirect target
 	 * or anything a document names. */
@@ -431,11 +432,12 @@ static char *make_fingerprint(const struct instance *inst)
 	for (size_t i = 0; i < ic->n_headers; i++)
 		fprintf(f, "%s=%s;", ic->headers[i].key, ic->headers[i].value);
 	fclose(f);
-	char *fp = xasprintf("%s|%s|opt=%d|int=%lld|first=%d|ua=%s|hdr=%s|to=%lld|max=%lld|%s",
+	char *fp = xasprintf("%s|%s|opt=%d|int=%lld|first=%d|ua=%s|hdr=%s|to=%lld|max=%lld|"
+	                     "proxy=%s|%s",
 	                     ic->name, ic->plugin, ic->optional, (long long)ic->interval_ms,
 	                     ic->alert_on_first_poll, ic->user_agent ? ic->user_agent : "",
 	                     headers, (long long)ic->timeout_ms, (long long)ic->max_body,
-	                     option_set_fingerprint(inst->options));
+	                     ic->proxy ? ic->proxy : "", option_set_fingerprint(inst->options));
 	free(headers);
 	return fp;
 }

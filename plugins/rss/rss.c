@@ -229,15 +229,6 @@ static int rss_create(const struct vigil_host *host, void **state)
 		          (long long)max_items);
 		return -EINVAL;
 	}
-	const char *proxy = host->get_string(host->inst, "proxy");
-	if (proxy && *proxy) {
-		/* The request struct has no proxy member yet: refuse rather than
-		 * fetch directly behind the user's back. */
-		host->log(host->inst, VIGIL_LOG_ERROR,
-		          "proxy is not supported yet: vigil's HTTP engine cannot use one; "
-		          "remove proxy from this source");
-		return -ENOTSUP;
-	}
 
 	struct rss_source *src = calloc(1, sizeof *src);
 	if (!src)
@@ -332,12 +323,6 @@ static const struct vigil_option rss_options[] = {
 		.type = VIGIL_OPT_PATH,
 		.description = "a file holding \"user:password\" for HTTP basic authentication "
 		               "(never logged)",
-	},
-	{
-		.key = "proxy",
-		.type = VIGIL_OPT_STRING,
-		.description = "HTTP proxy URL (not supported yet: a source that sets it fails "
-		               "to start)",
 	},
 };
 

@@ -257,6 +257,21 @@ class PipelineTest(VigilTestCase):
         self.assertEqual(self.alert_item_ids(), ['f-1'])
         self.assertEqual(self.alerts()[0]['source'], 'local')
 
+    def test_source_behind_a_proxy(self):
+        # `proxy:` sends the source's requests through an HTTP proxy (the fixture
+        # server answers absolute-form requests as a proxy would); without it
+        # the made-up host would not resolve.
+        self.server.write_items('news.jsonl', ITEMS[:1])
+        self.write_config({
+            'sources': [self.jsonl_source('news', 'http://news.invalid/files/news.jsonl',
+                                          proxy=self.server.url('/').rstrip('/'),
+                                          alert_on_first_poll=True)],
+            'sinks': [self.log_sink()],
+        })
+        self.assertOk(self.once())
+        self.assertEqual(self.alert_item_ids(), ['n-1'])
+        self.assertEqual(self.server.hit_count('/files/news.jsonl'), 1)
+
     def test_two_sinks_each_get_every_alert(self):
         self.server.write_items('news.jsonl', ITEMS[:2])
         self.write_config({

@@ -1242,9 +1242,10 @@ static void test_descriptor(void **ts)
 	(void)ts;
 	assert_string_equal(plugin->name, "rss");
 	assert_int_equal(plugin->kind, VIGIL_PLUGIN_SOURCE);
-	assert_int_equal(plugin->n_options, 5);
-	static const char *const keys[] = { "url", "path", "max_items", "auth_file", "proxy" };
-	for (size_t i = 0; i < 5; i++)
+	/* proxy, like user_agent and headers, is the host's (a source key of every plugin). */
+	assert_int_equal(plugin->n_options, 4);
+	static const char *const keys[] = { "url", "path", "max_items", "auth_file" };
+	for (size_t i = 0; i < 4; i++)
 		assert_string_equal(plugin->options[i].key, keys[i]);
 }
 
@@ -1386,17 +1387,11 @@ static void test_plugin_auth_file(void **ts)
 	mock_host_free(mh);
 }
 
-static void test_plugin_proxy_and_options(void **ts)
+static void test_plugin_bad_options(void **ts)
 {
 	(void)ts;
-	struct mock_host *mh = mock_host_new("x", (const struct vigil_kv[]){
-		{ "url", URL }, { "proxy", "http://proxy:3128" }, { NULL, NULL } });
 	void *state = NULL;
-	assert_int_equal(mock_host_create(mh, plugin, &state), -ENOTSUP);
-	assert_non_null(mock_host_find_log(mh, VIGIL_LOG_ERROR, "proxy is not supported yet"));
-	mock_host_free(mh);
-
-	mh = mock_host_new("x", (const struct vigil_kv[]){ { NULL, NULL } });
+	struct mock_host *mh = mock_host_new("x", (const struct vigil_kv[]){ { NULL, NULL } });
 	assert_int_equal(mock_host_create(mh, plugin, &state), -EINVAL);
 	mock_host_free(mh);
 
@@ -1474,7 +1469,7 @@ int main(int argc, char **argv)
 		T(test_plugin_max_items_and_cap),
 		T(test_plugin_http_messages),
 		T(test_plugin_auth_file),
-		cmocka_unit_test(test_plugin_proxy_and_options),
+		cmocka_unit_test(test_plugin_bad_options),
 		cmocka_unit_test(test_plugin_path),
 		T(test_plugin_destroy_cancels),
 	};

@@ -558,6 +558,20 @@ static void test_sizes(void **state)
 	}
 }
 
+static void test_proxy(void **state)
+{
+	(void)state;
+	struct diags d = { 0 };
+	struct config *c = load_text("sources:\n  - {name: a, plugin: rss, proxy: "
+	                             "\"http://proxy.example.org:3128\"}\n", &d);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(c->sources[0].proxy, "http://proxy.example.org:3128");
+	config_free(c);
+	expect_errors("sources:\n  - {name: a, plugin: rss, proxy: ftp://p}\n", 1,
+	              "2:35: error: expected a proxy URL like \"http://proxy.example.org:3128\" "
+	              "(http, https, socks5 or socks5h), got \"ftp://p\"");
+}
+
 static void test_host_keys(void **state)
 {
 	(void)state;
@@ -570,7 +584,8 @@ static void test_host_keys(void **state)
 	size_t n = 0;
 	while (config_host_source_keys[n])
 		n++;
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
+	assert_true(config_is_host_key(INSTANCE_SOURCE, "proxy"));
 	n = 0;
 	while (config_host_sink_keys[n])
 		n++;
@@ -718,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_default_state_dir),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_noise_defaults),
+		cmocka_unit_test(test_proxy),
 		cmocka_unit_test(test_bad_duration),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_duplicate_names),

@@ -220,7 +220,7 @@ static void test_unknown_key(void **state)
 	              "(it takes: url, max_items, threshold, verbose, retry, symbols, params, "
 	              "token_file, format, log_file, interval; every source also takes name, "
 	              "plugin, optional, interval, alert_on_first_poll, user_agent, headers, "
-	              "timeout, max_body)");
+	              "timeout, max_body, proxy)");
 }
 
 static void test_wrong_types(void **state)
