@@ -51,8 +51,10 @@ char *cli_read_file(const char *path, size_t *len);
 int cmd_test(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
+int cmd_parse(int argc, char **argv);
 void cmd_test_usage(FILE *out);
 void cmd_check_usage(FILE *out);
 void cmd_edit_usage(FILE *out);
+void cmd_parse_usage(FILE *out);
 
 #endif

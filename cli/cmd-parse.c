@@ -20,10 +20,6 @@
 #define FETCH_MAX_BYTES (16L * 1024 * 1024)
 #define SUMMARY_CHARS 200
 
-/* Declared in cli.h once the command is in vigilctl's table; here until then. */
-int cmd_parse(int argc, char **argv);
-void cmd_parse_usage(FILE *out);
-
 void cmd_parse_usage(FILE *out)
 {
 	fprintf(out,

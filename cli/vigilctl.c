@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "test", cmd_test, cmd_test_usage, "which rules fire on which items, and why; rules-as-code tests" },
 	{ "check", cmd_check, cmd_check_usage, "validate rules (or the whole configuration, as vigild --check)" },
 	{ "edit", cmd_edit, cmd_edit_usage, "edit the rules in $EDITOR, validate, install, reload the daemon" },
+	{ "parse", cmd_parse, cmd_parse_usage, "the items the rss plugin makes of a feed file or URL" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
