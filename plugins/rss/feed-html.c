@@ -134,7 +134,12 @@ char *feed_html_to_text(const char *html, size_t len)
 		return NULL;
 	}
 	w.out.limit = FEED_MAX_FIELD;
-	if (clean.len > 0) {
+	if (clean.len > 0 && !memchr(clean.p, '<', clean.len) && !memchr(clean.p, '&', clean.len)) {
+		/* No markup and no references (most titles, many summaries): the
+		 * HTML parser would hand back this very text, so skip building a
+		 * tree for it (bench/parse: a sixth of the parse time went there). */
+		put_text(&w, clean.p);
+	} else if (clean.len > 0) {
 		htmlDocPtr doc = htmlReadMemory(clean.p, (int)clean.len, NULL, "UTF-8",
 		                                HTML_PARSE_NONET | HTML_PARSE_NOERROR |
 		                                HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER |
