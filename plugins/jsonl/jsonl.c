@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <vigil/plugin.h>
+#include <vigil/url.h>
 
 /* Bad lines logged one by one per poll; the rest are only counted. */
 #define JSONL_MAX_WARNINGS 5
@@ -474,31 +475,6 @@ static void on_response(void *userdata, const struct vigil_http_response *r)
 	host->poll_done(host->inst, -EBADMSG, message);
 }
 
-/* `path` as a file:// URL: bytes other than unreserved ones and '/' are
- * percent-encoded (the host decodes it again to compare with `path`). */
-static char *file_url(const char *path)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(path);
-	char *url = malloc(7 + 3 * len + 1);
-	if (!url)
-		return NULL;
-	char *o = url + 7;
-	memcpy(url, "file://", 7);
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
-			*o++ = (char)*p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
-	return url;
-}
-
 static int jsonl_create(const struct vigil_host *host, void **state)
 {
 	const char *url = host->get_string(host->inst, "url");
@@ -520,7 +496,7 @@ static int jsonl_create(const struct vigil_host *host, void **state)
 	if (!src)
 		return -ENOMEM;
 	src->host = host;
-	src->url = url && *url ? strdup(url) : file_url(path);
+	src->url = url && *url ? strdup(url) : vigil_file_url(path);
 	if (!src->url) {
 		free(src);
 		return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <vigil/plugin.h>
+#include <vigil/url.h>
 
 #include "feed.h"
 
@@ -120,31 +121,6 @@ static void on_response(void *userdata, const struct vigil_http_response *r)
 	host->poll_done(host->inst, err, message);
 }
 
-/* `path` as a file:// URL: bytes other than unreserved ones and '/' are
- * percent-encoded (the host decodes it again to compare with `path`). */
-static char *file_url(const char *path)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(path);
-	char *url = malloc(7 + 3 * len + 1);
-	if (!url)
-		return NULL;
-	char *o = url + 7;
-	memcpy(url, "file://", 7);
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
-			*o++ = (char)*p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
-	return url;
-}
-
 static char *base64(const unsigned char *in, size_t len)
 {
 	static const char tab[] =
@@ -235,7 +211,7 @@ static int rss_create(const struct vigil_host *host, void **state)
 		return -ENOMEM;
 	src->host = host;
 	src->max_items = max_items;
-	src->url = url && *url ? strdup(url) : file_url(path);
+	src->url = url && *url ? strdup(url) : vigil_file_url(path);
 	if (!src->url) {
 		free(src);
 		return -ENOMEM;
