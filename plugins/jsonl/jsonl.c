@@ -477,14 +477,6 @@ static void on_response(void *userdata, const struct vigil_http_response *r)
 
 static int jsonl_create(const struct vigil_host *host, void **state)
 {
-	const char *url = host->get_string(host->inst, "url");
-	const char *path = host->get_string(host->inst, "path");
-	if ((!url || !*url) == (!path || !*path)) {
-		host->log(host->inst, VIGIL_LOG_ERROR, "%s", url && path ?
-		          "set either url or path, not both" :
-		          "no url: set url to the JSON Lines document (or path to a local file)");
-		return -EINVAL;
-	}
 	int64_t max_items = host->get_int(host->inst, "max_items", 0);
 	if (max_items < 0) {
 		host->log(host->inst, VIGIL_LOG_ERROR, "max_items is %lld; use 0 for no limit",
@@ -496,10 +488,10 @@ static int jsonl_create(const struct vigil_host *host, void **state)
 	if (!src)
 		return -ENOMEM;
 	src->host = host;
-	src->url = url && *url ? strdup(url) : vigil_file_url(path);
-	if (!src->url) {
+	int err = vigil_source_url(host, "the JSON Lines document", &src->url);
+	if (err < 0) {
 		free(src);
-		return -ENOMEM;
+		return err;
 	}
 	src->max_items = max_items;
 	*state = src;

@@ -191,14 +191,6 @@ static void rss_destroy(void *state);
 
 static int rss_create(const struct vigil_host *host, void **state)
 {
-	const char *url = host->get_string(host->inst, "url");
-	const char *path = host->get_string(host->inst, "path");
-	if ((!url || !*url) == (!path || !*path)) {
-		host->log(host->inst, VIGIL_LOG_ERROR, "%s", url && path ?
-		          "set either url or path, not both" :
-		          "no url: set url to the feed (or path to a local file)");
-		return -EINVAL;
-	}
 	int64_t max_items = host->get_int(host->inst, "max_items", 0);
 	if (max_items < 0) {
 		host->log(host->inst, VIGIL_LOG_ERROR, "max_items is %lld; use 0 for no limit",
@@ -211,14 +203,14 @@ static int rss_create(const struct vigil_host *host, void **state)
 		return -ENOMEM;
 	src->host = host;
 	src->max_items = max_items;
-	src->url = url && *url ? strdup(url) : vigil_file_url(path);
-	if (!src->url) {
+	int err = vigil_source_url(host, "the feed", &src->url);
+	if (err < 0) {
 		free(src);
-		return -ENOMEM;
+		return err;
 	}
 	const char *auth_file = host->get_string(host->inst, "auth_file");
 	if (auth_file && *auth_file) {
-		int err = read_auth_file(host, auth_file, &src->authorization);
+		err = read_auth_file(host, auth_file, &src->authorization);
 		if (err < 0) {
 			rss_destroy(src);
 			return err;
