@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "outbox.h"
+#include "state-fixture.h"
 #include "state.h"
 #include "util.h"
 
@@ -23,20 +24,10 @@ struct fixture {
 	struct state *st;
 };
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **ctx)
 {
 	struct fixture *f = *ctx;
-	state_close(f->st);
-	int ret = nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f->path);
+	int ret = state_fixture_close(f->dir, &f->path, &f->st);
 	free(f);
 	return ret;
 }
@@ -44,19 +35,8 @@ static int teardown(void **ctx)
 static int setup(void **ctx)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f->dir, sizeof f->dir, "%s/vigil-test-outbox-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
+	if (state_fixture_open("outbox", f->dir, sizeof f->dir, &f->path, &f->st) < 0) {
 		free(f);
-		return -1;
-	}
-	f->path = path_join(f->dir, "state.db");
-	char *error = NULL;
-	if (state_open(f->path, &f->st, &error) < 0) {
-		fprintf(stderr, "state_open: %s\n", error);
-		free(error);
-		*ctx = f;
-		teardown(ctx);
 		return -1;
 	}
 	*ctx = f;

@@ -17,6 +17,7 @@
 #include "diag.h"
 #include "log.h"
 #include "rules.h"
+#include "state-fixture.h"
 #include "state.h"
 #include "util.h"
 #include "when.h"
@@ -254,14 +255,6 @@ struct parsed {
 	struct ruleset *rs;
 };
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 /* Load rules from YAML text; every rule only has when:. */
 static struct ruleset *load_rules(struct parsed *p, const char *yaml)
 {
@@ -287,7 +280,7 @@ static struct ruleset *load_rules(struct parsed *p, const char *yaml)
 static void parsed_free(struct parsed *p)
 {
 	ruleset_free(p->rs);
-	nftw(p->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	nftw(p->dir, state_fixture_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static const struct rule *rule_named(const struct ruleset *rs, const char *name)
@@ -403,11 +396,9 @@ struct fixture {
 static int teardown(void **ctx)
 {
 	struct fixture *f = *ctx;
-	state_close(f->st);
-	int ret = nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	int ret = state_fixture_close(f->dir, &f->path, &f->st);
 	expr_free(f->rule.when);
 	expr_free(f->rule.rearm);
-	free(f->path);
 	free(f);
 	when_memory_clear();
 	return ret;
@@ -416,21 +407,11 @@ static int teardown(void **ctx)
 static int setup(void **ctx)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f->dir, sizeof f->dir, "%s/vigil-test-when-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
+	if (state_fixture_open("when", f->dir, sizeof f->dir, &f->path, &f->st) < 0) {
 		free(f);
 		return -1;
 	}
-	f->path = path_join(f->dir, "state.db");
-	char *error = NULL;
 	*ctx = f;
-	if (state_open(f->path, &f->st, &error) < 0) {
-		fprintf(stderr, "state_open: %s\n", error);
-		free(error);
-		teardown(ctx);
-		return -1;
-	}
 	/* NVDA drops 5 %: when change_pct <= -5 (rearm: the default). */
 	f->rule.name = (char *)"NVDA drops 5 %";
 	f->rule.when = cmp_num("change_pct", WHEN_LE, -5);
