@@ -339,6 +339,75 @@ static int cost_cmp(const void *a, const void *b)
 	return x->cost - y->cost;
 }
 
+/*
+ * CJK text has no word boundaries (docs/rules.md): a term in Han, kana or
+ * Hangul matches as a substring and a CJK-Latin junction is a boundary. With
+ * PCRE2_UCP those letters are \w, so `\b训练\b` would never match inside
+ * 在昇腾上的训练失败 and `\bR2\b` not inside 深度求索R2发布. PCRE2 has no
+ * option for this, so every `\b` outside a character class and outside
+ * \Q...\E becomes "a word boundary, or beside a CJK letter". Returns a
+ * malloc'd pattern.
+ */
+#define CJK_CLASS "[\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Hangul}]"
+#define CJK_AWARE_B "(?:\\b|(?<=" CJK_CLASS ")|(?=" CJK_CLASS "))"
+
+static char *cjk_aware_boundaries(const char *pat)
+{
+	/* Each two-byte \b grows to sizeof CJK_AWARE_B - 1 bytes at most. */
+	char *buf = xmalloc(strlen(pat) / 2 * (sizeof CJK_AWARE_B - 1) + 2);
+	char *out = buf;
+	bool in_class = false, quoted = false;
+	for (const char *p = pat; *p; p++) {
+		if (quoted) {
+			if (p[0] == '\\' && p[1] == 'E') {
+				quoted = false;
+				out = mempcpy(out, p, 2);
+				p++;
+			} else {
+				out = mempcpy(out, p, 1);
+			}
+			continue;
+		}
+		if (p[0] == '\\' && p[1]) {
+			if (p[1] == 'Q') {
+				quoted = true;
+			} else if (p[1] == 'b' && !in_class) {
+				out = mempcpy(out, CJK_AWARE_B, sizeof CJK_AWARE_B - 1);
+				p++;
+				continue;
+			}
+			out = mempcpy(out, p, 2);
+			p++;
+			continue;
+		}
+		if (!in_class && p[0] == '[') {
+			in_class = true;
+			out = mempcpy(out, p, 1);
+			/* A ] first in a class (also after ^) is a literal. */
+			if (p[1] == '^') {
+				out = mempcpy(out, ++p, 1);
+			}
+			if (p[1] == ']')
+				out = mempcpy(out, ++p, 1);
+			continue;
+		}
+		if (in_class && p[0] == '[' && p[1] == ':') {
+			/* POSIX class [:alpha:] inside a class */
+			const char *end = strstr(p + 2, ":]");
+			if (end) {
+				out = mempcpy(out, p, (size_t)(end + 2 - p));
+				p = end + 1;
+				continue;
+			}
+		}
+		if (in_class && p[0] == ']')
+			in_class = false;
+		out = mempcpy(out, p, 1);
+	}
+	*out = '\0';
+	return buf;
+}
+
 static void compile_regex(struct matcher *m, const struct rule_cond *c, struct ccond *cc,
                           struct diags *d)
 {
@@ -352,7 +421,10 @@ static void compile_regex(struct matcher *m, const struct rule_cond *c, struct c
 
 	cc->regex.raw = c->regex.raw;
 	cc->regex.slot = m->n_regex++;
-	cc->regex.code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+	char *rewritten = cjk_aware_boundaries(pat);
+	cc->regex.code = pcre2_compile((PCRE2_SPTR)rewritten, PCRE2_ZERO_TERMINATED, opts, &err,
+	                               &off, NULL);
+	free(rewritten);
 	if (!cc->regex.code) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(err, msg, sizeof msg);
