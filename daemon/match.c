@@ -437,12 +437,22 @@ static void compile_regex(struct matcher *m, const struct rule_cond *c, struct c
 	 * VIGIL_NO_DLCLOSE) and the interpreter runs, under the same limits. */
 	if (getenv("VIGIL_NO_JIT"))
 		return;
+	/*
+	 * Without JIT the interpreter runs the same pattern under the same
+	 * limits, only slower. JIT needs writable+executable memory, which
+	 * systemd's MemoryDenyWriteExecute=yes (our system unit) forbids: say so
+	 * once and go on.
+	 */
 	err = pcre2_jit_compile(cc->regex.code, PCRE2_JIT_COMPLETE);
 	if (err) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(err, msg, sizeof msg);
-		diag_add(d, c->file, c->line, c->column, "regex '%s' cannot be JIT-compiled: %s",
-		         pat, (const char *)msg);
+		static bool warned;
+		if (!warned) {
+			PCRE2_UCHAR msg[256];
+			pcre2_get_error_message(err, msg, sizeof msg);
+			log_msg(VIGIL_LOG_INFO, "rules", "regular expressions run without JIT (%s)",
+			        (const char *)msg);
+			warned = true;
+		}
 	}
 }
 
