@@ -67,6 +67,8 @@ struct http_call {
 	CURL *easy;
 	struct curl_slist *req_headers;
 	char *url;
+	char *log_url;               /* what the log shows: url, or without path when secret */
+	bool secret_url;             /* VIGIL_HTTP_SECRET_URL */
 	char *method;                /* for the log */
 	char *body;                  /* POSTFIELDS is not copied by curl */
 	bool conditional;
@@ -226,6 +228,7 @@ static void call_free(struct http_call *call)
 	free(call->body);
 	free(call->method);
 	free(call->url);
+	free(call->log_url);
 	free(call->validator_scope);
 	free(call);
 }
@@ -512,8 +515,10 @@ static int map_error(struct http_call *call, CURLcode rc)
 		if (redirects > 0) {
 			char *target = NULL;
 			curl_easy_getinfo(call->easy, CURLINFO_EFFECTIVE_URL, &target);
+			char *shown = http_url_for_log(target ? target : "?", call->secret_url);
 			snprintf(text, len, "redirect to a forbidden URL (%s; only http and "
-			         "https are followed)", target ? target : "?");
+			         "https are followed)", shown);
+			free(shown);
 			return VIGIL_HTTP_E_REDIRECT;
 		}
 		break;
@@ -579,11 +584,11 @@ static void call_complete(struct http_call *call, CURLcode rc)
 	}
 
 	if (resp.error)
-		log_debug("http: %s %s failed after %" PRId64 " ms: %s", call->method, call->url,
-		          now_ms() - call->started_ms, resp.error_text);
+		log_debug("http: %s %s failed after %" PRId64 " ms: %s", call->method,
+		          call->log_url, now_ms() - call->started_ms, resp.error_text);
 	else
-		log_debug("http: %s %s -> %d, %zu bytes in %" PRId64 " ms", call->method, call->url,
-		          resp.status, resp.body_len, now_ms() - call->started_ms);
+		log_debug("http: %s %s -> %d, %zu bytes in %" PRId64 " ms", call->method,
+		          call->log_url, resp.status, resp.body_len, now_ms() - call->started_ms);
 
 	call->state = CALL_DONE;
 	call->cb(call->userdata, &resp);
@@ -657,7 +662,7 @@ static void add_validators(struct http_call *call)
 		header_append(&call->req_headers, "If-None-Match", etag);
 	if (lm && *lm && !call->has_ims)
 		header_append(&call->req_headers, "If-Modified-Since", lm);
-	log_debug("http: conditional %s (etag %s, last-modified %s)", call->url,
+	log_debug("http: conditional %s (etag %s, last-modified %s)", call->log_url,
 	          etag ? etag : "none", lm ? lm : "none");
 	free(etag);
 	free(lm);
@@ -689,7 +694,8 @@ static void start_call(struct http_call *call)
 	engine->n_running++;
 	h->running++;
 	log_debug("http: start %s %s (%s: %u running; %u running, %u queued overall)",
-	          call->method, call->url, h->key, h->running, engine->n_running, engine->n_queued);
+	          call->method, call->log_url, h->key, h->running, engine->n_running,
+	          engine->n_queued);
 }
 
 /* The first host from the round-robin cursor with a call waiting and room. */
@@ -841,6 +847,29 @@ static bool method_ok(const char *m)
 	return true;
 }
 
+char *http_url_for_log(const char *url, bool secret)
+{
+	if (!secret)
+		return xstrdup(url);
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	char *shown;
+	if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+		curl_url_get(u, CURLUPART_PORT, &port, 0);
+		shown = xasprintf("%s://%s%s%s/\xE2\x80\xA6", scheme, host ? host : "",
+		                  port ? ":" : "", port ? port : "");
+	} else {
+		shown = xstrdup("(a URL that is kept secret)");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return shown;
+}
+
 /*
  * Parse `url` and build its host key ("scheme://host:port"). Returns the
  * scheme (malloc'd) or NULL when the URL is malformed.
@@ -954,6 +983,8 @@ struct http_call *http_engine_request(struct http_engine *engine,
 	call->cb = cb;
 	call->userdata = userdata;
 	call->url = xstrdup(req.url);
+	call->secret_url = req.flags & VIGIL_HTTP_SECRET_URL;
+	call->log_url = http_url_for_log(req.url, call->secret_url);
 	call->method = xstrdup(method);
 	call->is_file = is_file;
 	call->conditional = req.flags & VIGIL_HTTP_CONDITIONAL;
@@ -1037,7 +1068,7 @@ struct http_call *http_engine_request(struct http_engine *engine,
 	queue_push(call->host, call);
 	engine->n_queued++;
 	engine_kick(engine);
-	log_debug("http: queued %s %s (%s)", method, call->url, call->host->key);
+	log_debug("http: queued %s %s (%s)", method, call->log_url, call->host->key);
 	return call;
 }
 
@@ -1059,7 +1090,7 @@ void http_call_cancel(struct http_call *call)
 		/* Inside its own callback: freed when that returns. */
 		return;
 	}
-	log_debug("http: cancelled %s %s", call->method, call->url);
+	log_debug("http: cancelled %s %s", call->method, call->log_url);
 	call_free(call);
 	/* A freed slot, and an empty host to sweep. */
 	engine_kick(engine);

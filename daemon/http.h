@@ -58,6 +58,10 @@ struct http_call *http_engine_request(struct http_engine *engine,
                                       const struct http_call_options *options,
                                       vigil_http_cb cb, void *userdata,
                                       const char **error_text);
+/* `url` as log lines may show it: whole, or when `secret` (VIGIL_HTTP_SECRET_URL)
+ * only "scheme://host[:port]/…". Caller frees. */
+char *http_url_for_log(const char *url, bool secret);
+
 /* Stop a call; its callback will not run. */
 void http_call_cancel(struct http_call *call);
 

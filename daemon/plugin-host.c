@@ -255,8 +255,10 @@ static struct vigil_http_call *host_http_request(struct vigil_instance *vi,
 	c->call = http_engine_request(d->http, req, &opt, on_http_done, c, &why);
 	free(own_file);
 	if (!c->call) {
-		log_msg(VIGIL_LOG_ERROR, inst->name, "request to %s refused: %s", req->url,
+		char *shown = http_url_for_log(req->url, req->flags & VIGIL_HTTP_SECRET_URL);
+		log_msg(VIGIL_LOG_ERROR, inst->name, "request to %s refused: %s", shown,
 		        why ? why : "invalid request");
+		free(shown);
 		free(c->url);
 		free(c);
 		return NULL;

@@ -20,6 +20,14 @@ enum vigil_http_flags {
 	 * skipped because a poll died after the fetch.
 	 */
 	VIGIL_HTTP_CONDITIONAL = 1u << 0,
+	/*
+	 * The URL holds a secret (a token in its path or query, user:password):
+	 * the host's log lines and error messages show it only as
+	 * "scheme://host[:port]/…". Added within ABI 1.0; a host that predates
+	 * it ignores the flag, so a plugin must not put the URL in its own
+	 * messages either.
+	 */
+	VIGIL_HTTP_SECRET_URL = 1u << 1,
 };
 
 /*

@@ -610,3 +610,67 @@ def main():
                              % (what, path, what))
             sys.exit(2)
     unittest.main(verbosity=2)
+
+
+# ---- the webhook receiver ------------------------------------------------------
+
+WEBHOOK_RECEIVER = (os.environ.get('VIGIL_WEBHOOK_RECEIVER')
+                    or os.path.join(BUILD_DIR, 'tests', 'webhook-receiver'))
+
+
+class WebhookReceiver(FixtureServer):
+    """
+    tests/webhook-receiver on 127.0.0.1 (routes in its header comment): checks
+    Standard Webhooks signatures with `secret`, records every delivery, fails
+    or answers slowly on request. Started like the fixture server (PORT line,
+    stops when its stdin closes); stop() it, or let the test's cleanup do it.
+    """
+
+    def __init__(self, log_path, secret=None, fail=None, status=None, retry_after=None,
+                 delay_ms=None):
+        args = [WEBHOOK_RECEIVER]
+        for flag, value in (('--secret', secret), ('--fail', fail), ('--status', status),
+                            ('--retry-after', retry_after), ('--delay', delay_ms)):
+            if value is not None:
+                args += [flag, str(value)]
+        self._log = open(log_path, 'wb')
+        self.log_path = log_path
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log)
+        line = self._read_line(WAIT)
+        m = re.fullmatch(rb'PORT (\d+)\s*', line or b'')
+        if not m:
+            self.stop()
+            raise RuntimeError('webhook-receiver did not print its port (got %r); log: %s'
+                               % (line, self.log()))
+        self.port = int(m.group(1))
+        self.base = 'http://127.0.0.1:%d' % self.port
+
+    def _post(self, path, timeout=10):
+        req = urllib.request.Request(self.url(path), data=b'', method='POST')
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def deliveries(self):
+        """Every delivery so far (dicts, see the receiver's header comment), oldest first."""
+        return json.loads(self.get('/deliveries'))
+
+    def control(self, **params):
+        """Change behaviour: fail=N (-1: always), status=, retry_after=, delay=, ok_status=."""
+        query = '&'.join('%s=%s' % (k, v) for k, v in params.items())
+        return self._post('/control?' + query)
+
+    def reset(self):
+        self._post('/reset')
+
+    def wait_deliveries(self, count, timeout=None):
+        """Wait until at least `count` deliveries arrived; returns them all."""
+        deadline = time.monotonic() + (WAIT if timeout is None else timeout)
+        while True:
+            got = self.deliveries()
+            if len(got) >= count:
+                return got
+            if time.monotonic() >= deadline:
+                raise AssertionError('webhook-receiver got %d of %d deliveries: %r'
+                                     % (len(got), count, got))
+            time.sleep(0.05)

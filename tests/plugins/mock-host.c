@@ -18,6 +18,8 @@ struct mock_option {
 	char *value;                 /* scalar text, or NULL for a list */
 	char **list;
 	size_t n_list;
+	struct vigil_kv *map;        /* a MAP option, or NULL */
+	size_t n_map;
 };
 
 struct mock_call {
@@ -298,8 +300,13 @@ static size_t mock_get_map(struct vigil_instance *inst, const char *key,
                            const struct vigil_kv **out)
 {
 	struct mock_host *mh = from_inst(inst, __func__);
-	option_text(mh, key, VIGIL_OPT_MAP, VIGIL_OPT_MAP, NULL);
+	struct mock_option *opt;
+	option_text(mh, key, VIGIL_OPT_MAP, VIGIL_OPT_MAP, &opt);
 	*out = NULL;
+	if (opt && opt->map) {
+		*out = opt->map;
+		return opt->n_map;
+	}
 	return 0;
 }
 
@@ -390,6 +397,8 @@ static struct vigil_http_call *mock_http_request(struct vigil_instance *inst,
 	c->req.url = xstrdup(req->url);
 	c->req.method = xstrdup(req->method);
 	c->req.flags = req->flags;
+	c->req.timeout_ms = req->timeout_ms;
+	c->req.max_body = req->max_body;
 	if (req->body) {
 		c->req.body = xmemdup0(req->body, req->body_len);
 		c->req.body_len = req->body_len;
@@ -686,6 +695,11 @@ static void free_option(struct mock_option *o)
 	for (size_t i = 0; i < o->n_list; i++)
 		free(o->list[i]);
 	free(o->list);
+	for (size_t i = 0; i < o->n_map; i++) {
+		free((char *)o->map[i].key);
+		free((char *)o->map[i].value);
+	}
+	free(o->map);
 }
 
 void mock_host_free(struct mock_host *mh)
@@ -764,6 +778,7 @@ static struct mock_option *option_slot(struct mock_host *mh, const char *key)
 	for (size_t i = 0; i < mh->n_opts; i++) {
 		if (!strcmp(mh->opts[i].key, key)) {
 			free_option(&mh->opts[i]);
+			memset(&mh->opts[i], 0, sizeof mh->opts[i]);
 			mh->opts[i].key = xstrdup(key);
 			return &mh->opts[i];
 		}
@@ -795,6 +810,18 @@ void mock_host_set_list(struct mock_host *mh, const char *key, const char *const
 	for (size_t i = 0; i < n; i++)
 		o->list[i] = xstrdup(items[i]);
 	o->n_list = n;
+}
+
+void mock_host_set_map(struct mock_host *mh, const char *key, const struct vigil_kv *pairs,
+                       size_t n)
+{
+	struct mock_option *o = option_slot(mh, key);
+	o->map = xrealloc(NULL, n * sizeof *o->map);
+	for (size_t i = 0; i < n; i++) {
+		o->map[i].key = xstrdup(pairs[i].key);
+		o->map[i].value = xstrdup(pairs[i].value);
+	}
+	o->n_map = n;
 }
 
 int mock_host_create(struct mock_host *mh, const struct vigil_plugin *plugin, void **state)

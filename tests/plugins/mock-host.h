@@ -44,6 +44,9 @@ void mock_host_set_plugin(struct mock_host *mh, const struct vigil_plugin *plugi
 void mock_host_set_option(struct mock_host *mh, const char *key, const char *value);
 /* Set a STRING_LIST option (copied). */
 void mock_host_set_list(struct mock_host *mh, const char *key, const char *const *items, size_t n);
+/* Set a MAP option (copied): get_map() then returns these n pairs in order. */
+void mock_host_set_map(struct mock_host *mh, const char *key, const struct vigil_kv *pairs,
+                       size_t n);
 
 /* Run plugin->methods->create() with this host; remembers the plugin as mock_host_set_plugin(). */
 int mock_host_create(struct mock_host *mh, const struct vigil_plugin *plugin, void **state);
@@ -147,6 +150,8 @@ struct mock_request {
 	uint32_t flags;
 	bool cancelled;
 	bool answered;
+	uint32_t timeout_ms;         /* as requested (0: the daemon's default) */
+	uint64_t max_body;
 };
 size_t mock_host_n_requests(const struct mock_host *mh);
 const struct mock_request *mock_host_request(const struct mock_host *mh, size_t i);
