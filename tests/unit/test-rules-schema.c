@@ -364,9 +364,10 @@ static bool loader_accepts(const char *text)
 static void test_shipped_files_are_valid(void **state)
 {
 	(void)state;
-	static const char *const patterns[] = { "etc/rules.d/*.yaml", "etc/demo/rules.d/*.yaml" };
+	/* The demo (etc/demo/vigil.yaml) uses these same files. */
+	static const char *const patterns[] = { "etc/rules.d/*.yaml" };
 	size_t files = 0;
-	for (size_t p = 0; p < 2; p++) {
+	for (size_t p = 0; p < sizeof patterns / sizeof *patterns; p++) {
 		char *pat = xasprintf("%s/%s", source_root(), patterns[p]);
 		glob_t g;
 		if (glob(pat, 0, NULL, &g) == 0) {
@@ -393,7 +394,7 @@ static void test_shipped_files_are_valid(void **state)
 		}
 		free(pat);
 	}
-	assert_true(files >= 2);
+	assert_true(files >= 1);
 }
 
 /* Documents both the schema and the loader accept. */
