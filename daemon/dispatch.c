@@ -387,6 +387,18 @@ void dispatch_done(struct instance *sink, struct vigil_delivery *dl,
 	dispatch_kick(d);
 }
 
+void dispatch_retry_now(struct instance *sink)
+{
+	struct daemon *d = sink->daemon;
+	size_t n = 0;
+	if (outbox_retry_now(d->state, sink->name, now_s(), &n) < 0)
+		return;                  /* logged by the state layer; the backoff still runs */
+	if (n)
+		log_msg(VIGIL_LOG_INFO, sink->name, "%zu %s waiting for a retry: trying now", n,
+		        n == 1 ? "alert" : "alerts");
+	dispatch_kick(d);
+}
+
 void dispatch_forget_sink(struct instance *sink)
 {
 	struct daemon *d = sink->daemon;

@@ -23,6 +23,9 @@ void dispatch_done(struct instance *sink, struct vigil_delivery *delivery,
                    enum vigil_delivery_result result, uint32_t retry_after_s,
                    const char *message);
 
+/* The host->retry_now() of sinks: its retries are due now. */
+void dispatch_retry_now(struct instance *sink);
+
 /* A sink instance is going away: its deliveries in flight go back to
  * pending (the outbox keeps them for the next instance or run). */
 void dispatch_forget_sink(struct instance *sink);

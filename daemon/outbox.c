@@ -370,6 +370,23 @@ int outbox_mark_retry(struct state *st, int64_t alert_id, const char *sink,
 	return update_one(st, s, "rescheduling a delivery");
 }
 
+int outbox_retry_now(struct state *st, const char *sink, int64_t now, size_t *n)
+{
+	sqlite3_stmt *s = state_stmt(st, "UPDATE deliveries SET next_attempt = ?2 "
+	                                 "WHERE sink = ?1 AND status = 0 AND attempts > 0 "
+	                                 "AND next_attempt > ?2");
+	if (!s)
+		return -EIO;
+	if (bind_text(s, 1, sink) || sqlite3_bind_int64(s, 2, now))
+		return bind_error(st, s, "making retries due");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return bind_error(st, s, "making retries due");
+	stmt_done(s);
+	if (n)
+		*n = (size_t)sqlite3_changes(state_db(st));
+	return 0;
+}
+
 int outbox_mark_failed(struct state *st, int64_t alert_id, const char *sink,
                        const char *error, int64_t now)
 {

@@ -81,6 +81,10 @@ int outbox_mark_retry(struct state *st, int64_t alert_id, const char *sink,
 int outbox_mark_failed(struct state *st, int64_t alert_id, const char *sink,
                        const char *error, int64_t now);
 
+/* Retries of `sink` (PENDING after a failed attempt) become due at `now`;
+ * *n (may be NULL) says how many. 0 or -EIO. */
+int outbox_retry_now(struct state *st, const char *sink, int64_t now, size_t *n);
+
 /* Earliest next_attempt among PENDING deliveries for `sink`: 0 and *when, or -ENOENT. */
 int outbox_next_due(struct state *st, const char *sink, int64_t *when);
 

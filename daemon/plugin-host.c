@@ -314,6 +314,11 @@ static void host_done(struct vigil_instance *vi, struct vigil_delivery *delivery
 	dispatch_done((struct instance *)vi, delivery, result, retry_after_s, message);
 }
 
+static void host_retry_now(struct vigil_instance *vi)
+{
+	dispatch_retry_now((struct instance *)vi);
+}
+
 /* ---- post: the one thread-safe call --------------------------------------- */
 
 static int host_post(struct vigil_instance *vi, void (*fn)(void *), void *userdata)
@@ -500,6 +505,7 @@ struct instance *instance_prepare(struct daemon *d, struct instance_config *ic,
 	h->post = host_post;
 	h->state_get = host_state_get;
 	h->state_put = host_state_put;
+	h->retry_now = host_retry_now;
 	return inst;
 }
 

@@ -105,6 +105,21 @@ struct vigil_host {
 	int (*state_get)(struct vigil_instance *inst, const char *key, char **value);
 	/* state_put: value NULL deletes. Committed when this returns 0. */
 	int (*state_put)(struct vigil_instance *inst, const char *key, const char *value);
+
+	/* ---- ABI 1.1 ---- */
+
+	/*
+	 * Sinks: what made deliveries fail is gone (a desktop session appeared, a
+	 * receiver came back): every delivery of this sink waiting for a retry
+	 * is due now instead of at the end of its backoff. Alerts held for quiet
+	 * hours or digests stay held. Check `size` before calling:
+	 *   if (host->size >= VIGIL_HOST_HAS(retry_now)) host->retry_now(host->inst);
+	 */
+	void (*retry_now)(struct vigil_instance *inst);
 };
+
+/* The `size` a host table must have for `member` to be there. */
+#define VIGIL_HOST_HAS(member) \
+	(offsetof(struct vigil_host, member) + sizeof(((struct vigil_host *)0)->member))
 
 #endif

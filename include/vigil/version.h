@@ -11,7 +11,7 @@
  *   newer minor than the host's (it may call what the host does not have).
  */
 #define VIGIL_ABI_MAJOR 1
-#define VIGIL_ABI_MINOR 0
+#define VIGIL_ABI_MINOR 1
 
 #define VIGIL_VERSION_STRING "0.1.0"
 

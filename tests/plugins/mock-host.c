@@ -52,6 +52,7 @@ struct mock_host {
 	const struct vigil_plugin *plugin;
 	bool polling;                /* between mock_host_poll() and poll_done() */
 	bool poll_tracked;           /* polls are started through mock_host_poll() */
+	unsigned n_retry_now;        /* host->retry_now() calls */
 
 	struct mock_option *opts;
 	size_t n_opts;
@@ -629,6 +630,17 @@ static int mock_state_put(struct vigil_instance *inst, const char *key, const ch
 	return 0;
 }
 
+static void mock_retry_now(struct vigil_instance *inst)
+{
+	struct mock_host *mh = from_inst(inst, __func__);
+	mh->n_retry_now++;
+}
+
+unsigned mock_host_n_retry_now(const struct mock_host *mh)
+{
+	return mh->n_retry_now;
+}
+
 /* ---- the mock itself ---- */
 
 struct mock_host *mock_host_new(const char *instance_name, const struct vigil_kv *options)
@@ -661,6 +673,7 @@ struct mock_host *mock_host_new(const char *instance_name, const struct vigil_kv
 		.post = mock_post,
 		.state_get = mock_state_get,
 		.state_put = mock_state_put,
+		.retry_now = mock_retry_now,
 	};
 	for (const struct vigil_kv *o = options; o && o->key; o++)
 		mock_host_set_option(mh, o->key, o->value);

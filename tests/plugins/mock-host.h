@@ -74,6 +74,9 @@ void mock_host_shutdown(struct mock_host *mh);
 /* Violations of the host contract seen so far. */
 unsigned mock_host_violations(const struct mock_host *mh);
 
+/* How often the plugin called host->retry_now(). */
+unsigned mock_host_n_retry_now(const struct mock_host *mh);
+
 /* Log lines, formatted, in order. */
 struct mock_log {
 	enum vigil_log_level level;

@@ -348,6 +348,45 @@ static void test_retry(void **ctx)
 	assert_int_equal(outbox_mark_retry(f->st, id, "s2", 900, "x"), -ENOENT);
 }
 
+static void test_retry_now(void **ctx)
+{
+	struct fixture *f = *ctx;
+	int64_t retried = add(f, "r", 100, two_sinks, 2);
+	int64_t fresh = add(f, "r", 500, one_sink, 1);     /* never attempted, due at 500 */
+	int64_t held = add(f, "r", 100, one_sink, 1);
+	struct outbox_delivery **v = claim_expect(f, "s1", 100, 10, 2,
+	                                          (int64_t[]){ retried, held });
+	outbox_deliveries_free(v, 2);
+	v = claim_expect(f, "s2", 100, 10, 1, &retried);
+	outbox_deliveries_free(v, 1);
+	assert_int_equal(outbox_mark_retry(f->st, retried, "s1", 3700, "no server"), 0);
+	assert_int_equal(outbox_mark_retry(f->st, retried, "s2", 3700, "no server"), 0);
+	assert_int_equal(outbox_mark_retry(f->st, held, "s1", 3700, "no server"), 0);
+	assert_int_equal(sqlite3_exec(state_db(f->st), "UPDATE alerts SET held_until = 99999 "
+	                              "WHERE id = 3", NULL, NULL, NULL), SQLITE_OK);
+
+	/* s1's two retries are due at 200; its fresh alert keeps its time, s2 its backoff. */
+	size_t n = 99;
+	assert_int_equal(outbox_retry_now(f->st, "s1", 200, &n), 0);
+	assert_int_equal(n, 2);
+	int64_t when;
+	assert_int_equal(outbox_next_due(f->st, "s1", &when), 0);
+	assert_int_equal(when, 200);
+	assert_int_equal(outbox_next_due(f->st, "s2", &when), 0);
+	assert_int_equal(when, 3700);
+	/* The held one stays held: only the retried one is claimed at 200. */
+	v = claim_expect(f, "s1", 200, 10, 1, &retried);
+	assert_int_equal(v[0]->attempts, 2);
+	outbox_deliveries_free(v, 1);
+	v = claim_expect(f, "s1", 499, 10, 0, NULL);
+	v = claim_expect(f, "s1", 500, 10, 1, &fresh);
+	outbox_deliveries_free(v, 1);
+	assert_int_equal(outbox_retry_now(f->st, "s1", 600, &n), 0);
+	assert_int_equal(n, 0);        /* the held one is due already, and still not claimed */
+	v = claim_expect(f, "s1", 600, 10, 0, NULL);
+	assert_int_equal(outbox_retry_now(f->st, "nobody", 600, NULL), 0);
+}
+
 static void test_done_excluded(void **ctx)
 {
 	struct fixture *f = *ctx;
@@ -545,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_excluded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count, setup, teardown),
