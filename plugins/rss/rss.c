@@ -309,6 +309,13 @@ static const struct vigil_plugin rss_plugin = {
 	.version = VIGIL_VERSION_STRING,
 	.description = "entries of an RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed document",
 	.kind = VIGIL_PLUGIN_SOURCE,
+	/*
+	 * libxml2 (and the ICU it loads) keep process-wide state and are not
+	 * made to be unloaded: with the notify plugin loaded too, unloading
+	 * rss.so at shutdown left libxml2's allocations unreachable
+	 * (LeakSanitizer, tests/integration/test_demo.py). Never unloaded.
+	 */
+	.flags = VIGIL_PLUGIN_RESIDENT,
 	.options = rss_options,
 	.n_options = sizeof rss_options / sizeof rss_options[0],
 	.methods = &rss_methods,
