@@ -36,7 +36,8 @@ struct notify_sink {
 	int expire_ms;               /* -1: the server's default */
 	bool actions;
 	/* Unavailability was logged and nothing has been shown since: say it
-	 * once, not for every alert, and say so when it works again. */
+	 * once, not for every alert, and say so when it works again. Meanwhile
+	 * the notify thread watches for the server (notify_watch()). */
 	bool down;
 	struct pending *pending;
 };
@@ -62,16 +63,26 @@ static void unavailable(struct notify_sink *s, const char *why)
 	}
 	s->down = true;
 	host->log(host->inst, VIGIL_LOG_WARNING, "cannot show desktop notifications: %s; alerts "
-	          "wait in the outbox and are retried (this is logged again only after "
-	          "notifications worked in between)", why);
+	          "wait in the outbox and are shown once a notification server answers (this "
+	          "is logged again only after notifications worked in between)", why);
+	notify_watch(s->client, s->timeout_ms);
 }
 
+/* A notification was shown, or the notify thread saw a server answer (JOB_BACK). */
 static void available(struct notify_sink *s)
 {
+	const struct vigil_host *host = s->host;
 	if (!s->down)
 		return;
 	s->down = false;
-	s->host->log(s->host->inst, VIGIL_LOG_INFO, "desktop notifications work again");
+	if (host->size < VIGIL_HOST_HAS(retry_now)) {
+		/* An ABI 1.0 host: the alerts wait for their backoff. */
+		host->log(host->inst, VIGIL_LOG_INFO, "desktop notifications work again");
+		return;
+	}
+	host->log(host->inst, VIGIL_LOG_INFO, "desktop notifications work again; showing the "
+	          "alerts that waited");
+	host->retry_now(host->inst);
 }
 
 /* The timer ran out before the notify thread answered. */
@@ -105,6 +116,10 @@ static void on_result(void *data, struct notify_job *job)
 		          "%s", job->message ? job->message : "the \"Open\" action ran");
 		return;
 	}
+	if (job->kind == JOB_BACK) {
+		available(s);
+		return;
+	}
 
 	struct pending *p = job->loop_data;
 	if (p->timer)
@@ -122,8 +137,9 @@ static void on_result(void *data, struct notify_job *job)
 	case JOB_UNAVAILABLE:
 		/*
 		 * A retry after the dispatcher's backoff (10 s, 20 s, ... at most
-		 * 1 h): retry_after_s could only make it longer, and an alert
-		 * raised while nobody was logged in should show soon after login.
+		 * 1 h), or as soon as the notify thread sees a server answer
+		 * (JOB_BACK: available() calls retry_now). retry_after_s could
+		 * only make the wait longer.
 		 */
 		unavailable(s, why);
 		host->done(host->inst, delivery, VIGIL_DELIVERY_RETRY, 0, why);

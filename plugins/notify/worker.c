@@ -23,9 +23,10 @@
  * we cannot reach to shorten it. So:
  *  - connecting is ours, asynchronous (g_bus_get) and cancellable;
  *  - before each notification we ask for the server's capabilities
- *    ourselves with g_dbus_connection_call() and the `timeout` option:
+ *    ourselves, asynchronously and bounded by the `timeout` option:
  *    a missing or hung server is found here without blocking, and the
- *    answer says whether the body may hold markup and whether actions work;
+ *    answer says whether the body may hold markup and whether actions work
+ *    (and who answered: see the watch below);
  *  - only then does libnotify run (GetServerInformation once per
  *    connection, then Notify). If the server hangs just then, the loop
  *    thread's timer for the delivery calls notify_cancel(), which shuts the
@@ -38,6 +39,22 @@
  * it was made in; the list of live notifications), so there is one notify
  * thread for all instances of the plugin, started by the first and stopped
  * by the last.
+ *
+ * Waiting for the server to come back. After an outage the dispatcher
+ * retries with a backoff of up to an hour: too long for alerts raised while
+ * nobody was logged in. So while a client waits (notify_watch()), the
+ * notify thread watches, without polling the server:
+ *  - without a connection, every WATCH_TICK_MS it looks for the bus (an
+ *    environment variable and a stat) and, once there is one, connects;
+ *  - on the connection, g_bus_watch_name_on_connection() says when the name
+ *    org.freedesktop.Notifications has an owner (at once, or when a server
+ *    starts or replaces another), and the owner is asked for its
+ *    capabilities, bounded by the timeout like a notification's.
+ * An answer, or any notification shown meanwhile, ends the watch with a
+ * JOB_BACK report to every waiting client: its sink calls host->retry_now().
+ * A server that answered GetCapabilities and then failed (hung in Notify,
+ * say) proves nothing by answering again: it is "distrusted", and only
+ * another owner of the name (or a notification shown) counts.
  */
 
 #define NOTIFY_NAME "org.freedesktop.Notifications"
@@ -50,6 +67,10 @@
 
 /* At the end, how long to let GLib finish with a connection we shut down. */
 #define DRAIN_US (2 * G_USEC_PER_SEC)
+
+/* While a client waits for the server: how often to look for the bus while
+ * there is no connection (or the connection closed). */
+#define WATCH_TICK_MS 3000
 
 enum job_state {
 	JOB_QUEUED,                  /* in the worker's queue */
@@ -79,6 +100,8 @@ struct notify_client {
 	void (*on_result)(void *data, struct notify_job *job);
 	void *data;
 	uint64_t id;                 /* for actions that outlive the instance */
+	bool waiting;                /* [lock] wants a JOB_BACK report (notify_watch()) */
+	int watch_timeout_ms;        /* [lock] for asking a server that appears */
 	struct notify_job *jobs;     /* [lock] every job of this client not yet freed */
 	struct notify_client *next;  /* [lock] in worker.clients */
 };
@@ -105,6 +128,14 @@ struct worker {
 	GWeakRef dying_bus;          /* the last dropped connection, until finalized */
 	bool libnotify_ready;        /* libnotify's proxy exists on `bus` */
 	GQueue kept;                 /* NotifyNotification with an action, oldest first */
+	char *server;                /* server_key() of who answered the job's GetCapabilities */
+
+	/* The watch for the server's return (see the top of the file), the notify thread's own. */
+	GSource *tick;               /* every WATCH_TICK_MS while a client waits; NULL: no watch */
+	guint name_watch;            /* g_bus_watch_name_on_connection() on `bus`, or 0 */
+	GCancellable *probe;         /* a connect or GetCapabilities of the watch under way */
+	bool probe_again;            /* the name changed hands while `probe` was under way */
+	char *distrusted;            /* server_key() of a server that answered, then failed */
 };
 
 /* One "Open" action: what to open, and whom to tell. */
@@ -119,6 +150,9 @@ static struct worker *the_worker;  /* [global_lock] */
 
 static void schedule(struct worker *w);
 static void run(struct worker *w, struct notify_job *job);
+static void watch_name(struct worker *w);
+static void unwatch_name(struct worker *w);
+static void back(struct worker *w);
 
 static char *xprintf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static char *xprintf(const char *fmt, ...)
@@ -315,6 +349,32 @@ char *notify_session_bus_address(char **why)
 	return NULL;
 }
 
+/* Whether connecting to the session bus is worth a try: there is an address
+ * and, for a plain unix:path= one, its socket file (a stat, not a connect). */
+static bool bus_may_exist(void)
+{
+	char *why = NULL;
+	char *addr = notify_session_bus_address(&why);
+	free(why);
+	if (!addr)
+		return false;
+	bool may = true;
+	if (strncmp(addr, "unix:path=", strlen("unix:path=")) == 0) {
+		const char *path = addr + strlen("unix:path=");
+		if (!strpbrk(path, ",;%"))
+			may = g_file_test(path, G_FILE_TEST_EXISTS);
+	}
+	free(addr);
+	return may;
+}
+
+/* Who a server is across connections: the bus's GUID and its unique name. g_free it. */
+static char *server_key(GDBusConnection *bus, const char *unique_name)
+{
+	return g_strdup_printf("%s %s", g_dbus_connection_get_guid(bus),
+	                       unique_name ? unique_name : "");
+}
+
 static void on_kept_closed(NotifyNotification *n, gpointer data)
 {
 	struct worker *w = data;
@@ -328,6 +388,7 @@ static void on_kept_closed(NotifyNotification *n, gpointer data)
 static void drop_connection(struct worker *w)
 {
 	NotifyNotification *n;
+	unwatch_name(w);
 	/* Before notify_uninit(): a notification disposed without libnotify's
 	 * proxy makes libnotify connect again, synchronously. */
 	while ((n = g_queue_pop_head(&w->kept))) {
@@ -358,6 +419,248 @@ static bool bus_dying(struct worker *w)
 	return true;
 }
 
+/*
+ * Make `bus` (a reference, taken over) the connection, unless it is closed
+ * already. A job and the watch may both have asked GLib for it; the second
+ * gets the same shared connection. Returns whether `w->bus` is usable.
+ */
+static bool use_bus(struct worker *w, GDBusConnection *bus)
+{
+	/* GLib's shared session connection raises SIGTERM when the bus goes
+	 * away (logout): not in a daemon that outlives sessions. */
+	g_dbus_connection_set_exit_on_close(bus, FALSE);
+	if (g_dbus_connection_is_closed(bus)) {
+		g_object_unref(bus);
+		return false;
+	}
+	if (w->bus == bus) {
+		g_object_unref(bus);
+		return true;
+	}
+	if (w->bus)
+		drop_connection(w);
+	w->bus = bus;
+	int fd = bus_socket_fd(bus);
+	g_mutex_lock(&w->lock);
+	w->bus_fd = fd;
+	g_mutex_unlock(&w->lock);
+	if (!notify_is_initted())
+		notify_init("vigil");
+	watch_name(w);
+	return true;
+}
+
+/* Ask the owner of the name for its capabilities, on `w->bus`. cb finishes
+ * with capabilities_finish(); `data` is the worker. */
+static void call_capabilities(struct worker *w, int timeout_ms, GCancellable *cancel,
+                              GAsyncReadyCallback cb)
+{
+	/* A message rather than g_dbus_connection_call(): the reply tells who
+	 * answered. */
+	GDBusMessage *msg = g_dbus_message_new_method_call(NOTIFY_NAME, NOTIFY_PATH, NOTIFY_IFACE,
+	                                                   "GetCapabilities");
+	g_dbus_connection_send_message_with_reply(w->bus, msg, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+	                                          timeout_ms, NULL, cancel, cb, w);
+	g_object_unref(msg);
+}
+
+/* The capabilities (g_strfreev) and who answered (*server, a server_key(),
+ * g_free), or NULL and *err. */
+static char **capabilities_finish(GObject *source, GAsyncResult *res, char **server,
+                                  GError **err)
+{
+	GDBusConnection *bus = G_DBUS_CONNECTION(source);
+	GDBusMessage *reply = g_dbus_connection_send_message_with_reply_finish(bus, res, err);
+	if (!reply)
+		return NULL;
+	char **caps = NULL;
+	if (!g_dbus_message_to_gerror(reply, err)) {
+		GVariant *body = g_dbus_message_get_body(reply);
+		if (body && g_variant_is_of_type(body, G_VARIANT_TYPE("(as)"))) {
+			g_variant_get(body, "(^as)", &caps);
+			*server = server_key(bus, g_dbus_message_get_sender(reply));
+		} else {
+			g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			            "GetCapabilities returned type '%s', not '(as)'",
+			            body ? g_variant_get_type_string(body) : "()");
+		}
+	}
+	g_object_unref(reply);
+	return caps;
+}
+
+/* ---- the watch: is the server back? --------------------------------------------- */
+
+/* The longest timeout of the waiting clients, 0 if none waits. [lock] */
+static int watch_timeout_locked(struct worker *w)
+{
+	int timeout_ms = 0;
+	for (struct notify_client *c = w->clients; c; c = c->next)
+		if (c->waiting && c->watch_timeout_ms > timeout_ms)
+			timeout_ms = c->watch_timeout_ms;
+	return timeout_ms;
+}
+
+static void probe_done(struct worker *w);
+static void probe(struct worker *w);
+
+static void on_probe_answer(GObject *source, GAsyncResult *res, gpointer data)
+{
+	struct worker *w = data;
+	GError *err = NULL;
+	char *server = NULL;
+	char **caps = capabilities_finish(source, res, &server, &err);
+	g_clear_object(&w->probe);
+	bool ok = caps && !(w->distrusted && strcmp(server, w->distrusted) == 0);
+	g_strfreev(caps);
+	g_free(server);
+	g_clear_error(&err);      /* no answer: wait for the name to change hands */
+	if (ok)
+		back(w);
+	probe_done(w);
+}
+
+/* Ask whoever owns the name now for its capabilities: an answer means it is back. */
+static void probe(struct worker *w)
+{
+	if (w->probe) {
+		w->probe_again = true;
+		return;
+	}
+	g_mutex_lock(&w->lock);
+	int timeout_ms = watch_timeout_locked(w);
+	g_mutex_unlock(&w->lock);
+	if (!w->tick || !w->bus || !timeout_ms)
+		return;
+	w->probe = g_cancellable_new();
+	call_capabilities(w, timeout_ms, w->probe, on_probe_answer);
+}
+
+/* A probe is over: the next one if the name changed hands meanwhile; and
+ * the thread may end now if it is stopping. */
+static void probe_done(struct worker *w)
+{
+	if (w->probe_again) {
+		w->probe_again = false;
+		probe(w);
+	}
+	schedule(w);
+}
+
+/* The name has an owner: at once, or a server started or replaced another. */
+static void on_name_appeared(GDBusConnection *bus, const gchar *name, const gchar *owner,
+                             gpointer data)
+{
+	struct worker *w = data;
+	if (bus != w->bus)
+		return;
+	char *server = server_key(bus, owner);
+	bool distrusted = w->distrusted && strcmp(server, w->distrusted) == 0;
+	g_free(server);
+	if (!distrusted)
+		probe(w);
+}
+
+/* While the watch runs: follow the name's owner on the connection. */
+static void watch_name(struct worker *w)
+{
+	if (!w->tick || !w->bus || w->name_watch)
+		return;
+	w->name_watch = g_bus_watch_name_on_connection(w->bus, NOTIFY_NAME,
+	                                               G_BUS_NAME_WATCHER_FLAGS_NONE,
+	                                               on_name_appeared, NULL, w, NULL);
+}
+
+static void unwatch_name(struct worker *w)
+{
+	if (!w->name_watch)
+		return;
+	/* GLib calls no handler of it after this (same thread). */
+	g_bus_unwatch_name(w->name_watch);
+	w->name_watch = 0;
+}
+
+static void on_probe_bus(GObject *source, GAsyncResult *res, gpointer data)
+{
+	struct worker *w = data;
+	GDBusConnection *bus = g_bus_get_finish(res, NULL);
+	g_clear_object(&w->probe);
+	/* Also when the watch ended meanwhile: the next notification uses it. */
+	if (bus)
+		use_bus(w, bus);       /* and watch_name() */
+	probe_done(w);
+}
+
+static void watch_update(struct worker *w);
+
+/* Every WATCH_TICK_MS while the watch runs: without a connection, look for the bus. */
+static gboolean on_tick(gpointer data)
+{
+	struct worker *w = data;
+	watch_update(w);
+	if (!w->tick)
+		return G_SOURCE_REMOVE;
+	g_mutex_lock(&w->lock);
+	bool busy = w->current || w->queue;
+	g_mutex_unlock(&w->lock);
+	/* A notification under way finds out for itself. */
+	if (busy || w->probe)
+		return G_SOURCE_CONTINUE;
+	if (w->bus && g_dbus_connection_is_closed(w->bus))
+		drop_connection(w);
+	if (w->bus) {
+		watch_name(w);
+		return G_SOURCE_CONTINUE;
+	}
+	if (bus_dying(w) || !bus_may_exist())
+		return G_SOURCE_CONTINUE;
+	w->probe = g_cancellable_new();
+	g_bus_get(G_BUS_TYPE_SESSION, w->probe, on_probe_bus, w);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Start the watch when a client waits, end it when none does (or at the end). */
+static void watch_update(struct worker *w)
+{
+	g_mutex_lock(&w->lock);
+	bool want = !w->stopping && watch_timeout_locked(w) > 0;
+	g_mutex_unlock(&w->lock);
+	if (want && !w->tick) {
+		w->tick = g_timeout_source_new(WATCH_TICK_MS);
+		g_source_set_callback(w->tick, on_tick, w, NULL);
+		g_source_attach(w->tick, w->ctx);
+		watch_name(w);
+	} else if (!want && w->tick) {
+		g_source_destroy(w->tick);
+		g_clear_pointer(&w->tick, g_source_unref);
+		unwatch_name(w);
+		w->probe_again = false;
+		if (w->probe)
+			g_cancellable_cancel(w->probe);  /* its callback clears it */
+	}
+}
+
+/* Notifications work again: every waiting client gets a JOB_BACK report
+ * (its sink retries what waited), and the watch ends. */
+static void back(struct worker *w)
+{
+	g_clear_pointer(&w->distrusted, g_free);
+	g_mutex_lock(&w->lock);
+	for (struct notify_client *c = w->clients; c; c = c->next) {
+		if (!c->waiting)
+			continue;
+		struct notify_job *job = notify_job_new();
+		if (!job)
+			continue;          /* it keeps waiting: the next answer tells it */
+		job->kind = JOB_BACK;
+		c->waiting = false;
+		client_link(c, job);
+		post_locked(job);
+	}
+	g_mutex_unlock(&w->lock);
+	watch_update(w);
+}
+
 /* ---- one notification ------------------------------------------------------------ */
 
 /* The current job is over: answer it (unless nobody waits) and go on. `message` is owned. */
@@ -369,8 +672,9 @@ static void finish(struct worker *w, enum job_outcome outcome, char *message, in
 	w->current = NULL;
 	bool aborted = w->aborted;
 	bool cancelled = p->cancelled;   /* once posted, the job is the loop thread's */
+	bool hung = p->timed_out && outcome != JOB_OK;
 	char *why = NULL;
-	if (p->timed_out && outcome != JOB_OK)
+	if (hung)
 		why = xprintf("the notification server did not answer within %g s",
 		              timeout_ms / 1000.0);
 	else if (!cancelled && outcome == JOB_UNAVAILABLE && message)
@@ -390,6 +694,14 @@ static void finish(struct worker *w, enum job_outcome outcome, char *message, in
 	free(why);
 	if (cancelled)
 		notify_job_free(job);
+	if (outcome == JOB_OK) {
+		back(w);
+	} else if ((hung || outcome == JOB_UNAVAILABLE) && w->server) {
+		/* It answered GetCapabilities, then failed: its answer to the
+		 * watch would prove nothing. */
+		g_free(w->distrusted);
+		w->distrusted = g_steal_pointer(&w->server);
+	}
 	if (aborted)
 		drop_connection(w);   /* we shut its socket down: start afresh */
 	schedule(w);
@@ -569,32 +881,30 @@ static void on_capabilities(GObject *source, GAsyncResult *res, gpointer data)
 	struct worker *w = data;
 	struct notify_job *job = w->current;
 	GError *err = NULL;
-	GVariant *reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &err);
-	if (!reply) {
+	char *server = NULL;
+	char **caps = capabilities_finish(source, res, &server, &err);
+	if (!caps) {
 		/* Whoever owns the name is no notification server we can use. */
 		fail(w, "GetCapabilities", err, JOB_UNAVAILABLE, job->timeout_ms);
 		return;
 	}
-	const char **caps = NULL;
+	g_free(w->server);
+	w->server = server;
 	bool markup = false, actions = false;
-	g_variant_get(reply, "(^a&s)", &caps);
-	for (size_t i = 0; caps && caps[i]; i++) {
+	for (size_t i = 0; caps[i]; i++) {
 		if (strcmp(caps[i], "body-markup") == 0)
 			markup = true;
 		else if (strcmp(caps[i], "actions") == 0)
 			actions = true;
 	}
-	g_free(caps);
-	g_variant_unref(reply);
+	g_strfreev(caps);
 	show(w, job, markup, actions);
 }
 
 /* Ask the server what it can do; this is also how we learn that there is one. */
 static void ask_capabilities(struct worker *w, struct notify_job *job)
 {
-	g_dbus_connection_call(w->bus, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_IFACE, "GetCapabilities",
-	                       NULL, G_VARIANT_TYPE("(as)"), G_DBUS_CALL_FLAGS_NONE,
-	                       job->timeout_ms, job->priv->cancel, on_capabilities, w);
+	call_capabilities(w, job->timeout_ms, job->priv->cancel, on_capabilities);
 }
 
 static void on_bus(GObject *source, GAsyncResult *res, gpointer data)
@@ -614,22 +924,11 @@ static void on_bus(GObject *source, GAsyncResult *res, gpointer data)
 		finish(w, JOB_UNAVAILABLE, msg, job->timeout_ms);
 		return;
 	}
-	/* GLib's shared session connection raises SIGTERM when the bus goes
-	 * away (logout): not in a daemon that outlives sessions. */
-	g_dbus_connection_set_exit_on_close(bus, FALSE);
-	if (g_dbus_connection_is_closed(bus)) {
-		g_object_unref(bus);
+	if (!use_bus(w, bus)) {
 		finish(w, JOB_UNAVAILABLE, xprintf("the session bus connection closed at once"),
 		       job->timeout_ms);
 		return;
 	}
-	w->bus = bus;
-	int fd = bus_socket_fd(bus);
-	g_mutex_lock(&w->lock);
-	w->bus_fd = fd;
-	g_mutex_unlock(&w->lock);
-	if (!notify_is_initted())
-		notify_init("vigil");
 	ask_capabilities(w, job);
 }
 
@@ -643,6 +942,7 @@ static gboolean on_run_again(gpointer data)
 /* Start the current job: connect first if need be. */
 static void run(struct worker *w, struct notify_job *job)
 {
+	g_clear_pointer(&w->server, g_free);
 	if (w->bus && g_dbus_connection_is_closed(w->bus))
 		drop_connection(w);
 	if (w->bus) {
@@ -690,7 +990,8 @@ static void start_next(struct worker *w)
 		job->priv->state = JOB_RUNNING;
 		w->current = job;
 	}
-	bool quit = !job && w->stopping;
+	/* A probe of the watch holds a callback on this context: wait for it. */
+	bool quit = !job && w->stopping && !w->probe;
 	g_mutex_unlock(&w->lock);
 	if (job)
 		run(w, job);
@@ -700,7 +1001,9 @@ static void start_next(struct worker *w)
 
 static gboolean on_schedule(gpointer data)
 {
-	start_next(data);
+	struct worker *w = data;
+	watch_update(w);
+	start_next(w);
 	return G_SOURCE_REMOVE;
 }
 
@@ -725,6 +1028,7 @@ static gpointer worker_main(gpointer data)
 	struct worker *w = data;
 	g_main_context_push_thread_default(w->ctx);
 	g_main_loop_run(w->loop);
+	watch_update(w);           /* stopping: ends the watch */
 	drop_connection(w);
 	/*
 	 * A connection whose socket we shut down is finalized only after GLib
@@ -747,6 +1051,8 @@ static gpointer worker_main(gpointer data)
 
 static void worker_free(struct worker *w)
 {
+	g_free(w->server);
+	g_free(w->distrusted);
 	g_main_loop_unref(w->loop);
 	g_main_context_unref(w->ctx);
 	g_weak_ref_clear(&w->dying_bus);
@@ -891,6 +1197,16 @@ void notify_submit(struct notify_client *c, struct notify_job *job)
 	client_link(c, job);
 	*w->queue_tail = job;
 	w->queue_tail = &job->priv->queue_next;
+	g_mutex_unlock(&w->lock);
+	schedule(w);
+}
+
+void notify_watch(struct notify_client *c, int timeout_ms)
+{
+	struct worker *w = c->w;
+	g_mutex_lock(&w->lock);
+	c->waiting = true;
+	c->watch_timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
 	g_mutex_unlock(&w->lock);
 	schedule(w);
 }

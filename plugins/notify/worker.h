@@ -8,6 +8,7 @@
 enum job_kind {
 	JOB_SHOW = 1,                /* show a notification; answered once */
 	JOB_OPENED = 2,              /* a report: the user chose "Open" (message says what came of it) */
+	JOB_BACK = 3,                /* a report: notifications work again (see notify_watch()) */
 };
 
 enum job_outcome {
@@ -59,7 +60,7 @@ char *notify_session_bus_address(char **why);
  * Register a sink instance. The first one starts the notify thread (it does
  * not connect to the bus yet). on_result(data, job) runs on the loop thread,
  * through host->post(), once for every job that was not cancelled, and for
- * JOB_OPENED reports; the job is freed when it returns.
+ * reports (JOB_OPENED, JOB_BACK); the job is freed when it returns.
  * Loop thread. Returns 0 or -errno.
  */
 int notify_client_new(const struct vigil_host *host,
@@ -80,6 +81,16 @@ void notify_job_free(struct notify_job *job);
 
 /* Queue the job for the notify thread. Ownership passes to the worker. Loop thread. */
 void notify_submit(struct notify_client *c, struct notify_job *job);
+
+/*
+ * The client cannot show notifications (no session bus, no server, a server
+ * that did not answer): until they work again, the notify thread watches for
+ * a bus and a notification server (see the top of worker.c), asking a new
+ * one for its capabilities with `timeout_ms`. When one answers, or a
+ * notification of any client is shown, the client gets one JOB_BACK report
+ * and the watch ends. Call it again after the next outage. Loop thread.
+ */
+void notify_watch(struct notify_client *c, int timeout_ms);
 
 /*
  * The loop gave up waiting (timeout): on_result will not run for `job`, and

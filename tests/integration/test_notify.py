@@ -203,6 +203,19 @@ class Session:
                            timeout=vigiltest.WAIT, check=True)
         return 'boolean true' in p.stdout
 
+    def names_of(self, pid):
+        """The unique names on the bus of the process `pid`."""
+        def call(method, *args):
+            return subprocess.run(['dbus-send', '--session', '--print-reply',
+                                   '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus',
+                                   'org.freedesktop.DBus.' + method] + list(args),
+                                  env=self.env(), capture_output=True, text=True,
+                                  timeout=vigiltest.WAIT)
+        names = re.findall(r'string "(:[^"]+)"', call('ListNames').stdout)
+        return [n for n in names
+                if re.search(r'uint32 %d\b' % pid,
+                             call('GetConnectionUnixProcessID', 'string:' + n).stdout)]
+
     def stop_dunst(self):
         if self.dunst and self.dunst.poll() is None:
             self.dunst.terminate()
@@ -405,6 +418,22 @@ class NotifyTest(VigilTestCase):
         return {'DBUS_SESSION_BUS_ADDRESS': self.session.address,
                 'DISPLAY': self.session.display}
 
+    def assert_shown_early(self, d, delivered, started, within):
+        """
+        Each `delivered` ("alert N delivered" matches, N in group 1) was logged
+        within `within` seconds of `started` (time.time()) and well before the
+        retry its last failure scheduled ("retry in Ns"): the plugin had the
+        waiting alerts retried, rather than their backoff ending.
+        """
+        due = {}
+        for m in d.matches(r'desk: alert (\d+): attempt \d+ failed .*; retry in (\d+)s$'):
+            due[m.group(1)] = vigiltest.log_time(m) + int(m.group(2))
+        for m in delivered:
+            at = vigiltest.log_time(m)
+            self.assertLess(at - started, within, m.string)
+            self.assertLess(at, due[m.group(1)] - 3, 'shown only when its retry was due: '
+                            + m.string)
+
     def wait_alerts(self, n, timeout=None):
         deadline = time.monotonic() + (vigiltest.WAIT if timeout is None else timeout)
         while len(self.alerts()) < n:
@@ -522,7 +551,8 @@ class NotifyTest(VigilTestCase):
     def test_no_bus_then_no_server_then_login(self):
         # vigild starts before the user logs in: no session bus at the
         # address yet. It keeps serving the log sink, says so once, and shows
-        # the alerts once a bus and a notification server are there.
+        # the alerts as soon as a notification server is there, long before
+        # their retries are due.
         s = self.session
         self.write_items([{'id': 'a', 'title': 'First'}, {'id': 'b', 'title': 'Second'}])
         self.config({'name': 'desk', 'plugin': 'notify', 'timeout': '2s'},
@@ -533,23 +563,33 @@ class NotifyTest(VigilTestCase):
         d.wait_count(r'desk: alert \d+: attempt 1 failed \(no D-Bus session bus', 2)
         self.assertEqual(len(self.wait_alerts(2)), 2)
 
-        # A bus, but nobody serving notifications on it yet.
+        # A bus, but nobody serving notifications on it yet: the first two
+        # fail again at their retry, now 16 s to 24 s away; a third fails.
         s.start_bus()
+        d.wait_count(r'desk: alert \d+: attempt 2 failed \(no notification server on the '
+                     r'session bus', 2, timeout=vigiltest.WAIT + 12)
         self.write_items([{'id': 'a', 'title': 'First'}, {'id': 'b', 'title': 'Second'},
                           {'id': 'c', 'title': 'Third'}])
         self.assertEqual(self.wait_alerts(3)[2]['item']['id'], 'c')
         d.wait_log(r'desk: alert \d+: attempt 1 failed \(no notification server on the '
                    r'session bus')
         self.assertEqual(len(d.matches(r'cannot show desktop notifications')), 1)
+        self.assertEqual(d.matches(r'desk: desktop notifications work again'), [])
 
+        # The server appears: the plugin sees it and has all three retried now.
+        started = time.time()
         s.start_dunst()
-        d.wait_log(r'desk: desktop notifications work again', timeout=40)
-        d.wait_count(r'desk: alert \d+ delivered', 3, timeout=40)
+        d.wait_log(r'desk: desktop notifications work again; showing the alerts that waited',
+                   timeout=15)
+        d.wait_log(r'desk: 3 alerts waiting for a retry: trying now', timeout=5)
+        delivered = d.wait_count(r'desk: alert (\d+) delivered', 3, timeout=15)
+        self.assert_shown_early(d, delivered, started, within=10)
         s.wait_displayed(3)
         self.assertEqual(sorted(s.history()), ['every item: First', 'every item: Second',
                                                'every item: Third'])
         self.assertEqual(len(d.matches(r'cannot show desktop notifications')), 1)
-        self.assertEqual(d.matches(r'desk: alert \d+: attempt 2 failed'), [])
+        self.assertEqual(len(d.matches(r'desktop notifications work again')), 1)
+        self.assertEqual(d.matches(r'desk: alert \d+: attempt 3 failed'), [])
         self.assertEqual(d.stop(), 0)
 
     def test_hung_server_times_out_and_the_loop_goes_on(self):
@@ -586,11 +626,25 @@ class NotifyTest(VigilTestCase):
         d.wait_count(r'desk: alert \d+: attempt 1 failed \(the notification server did not '
                      r'answer within 5 s\)', 2)
 
-        # The server is replaced by one that works: the retry reconnects.
+        # The watch reconnects within a few seconds and finds the hung server
+        # still owning the name: that proves nothing, the alerts keep waiting.
+        deadline = time.monotonic() + vigiltest.WAIT
+        while not s.names_of(d.pid):
+            self.assertLess(time.monotonic(), deadline, 'vigild did not connect again')
+            time.sleep(0.1)
+        time.sleep(1)
+        self.assertEqual(d.matches(r'desktop notifications work again'), [])
+        self.assertEqual(hung.members.count('GetCapabilities'), 1)
+
+        # It is replaced by one that works: the plugin sees the name change
+        # hands and has the alerts retried at once, reconnecting.
         hung.close()
+        started = time.time()
         s.start_dunst()
-        d.wait_log(r'desk: desktop notifications work again', timeout=40)
-        d.wait_count(r'desk: alert \d+ delivered', 2, timeout=40)
+        d.wait_log(r'desk: desktop notifications work again; showing the alerts that waited',
+                   timeout=15)
+        delivered = d.wait_count(r'desk: alert (\d+) delivered', 2, timeout=15)
+        self.assert_shown_early(d, delivered, started, within=10)
         s.wait_displayed(2)
         self.assertEqual(sorted(s.history()), ['every item: First', 'every item: Second'])
         self.assertEqual(len(d.matches(r'cannot show desktop notifications')), 1)
@@ -639,6 +693,43 @@ class NotifyTest(VigilTestCase):
         self.assertEqual(shown['every item: First']['appname'], 'vigil')
         self.assertEqual(shown['every item: Second']['appname'], 'vigil-two')
         self.assertEqual(d.stop(), 0)
+
+    def test_reload_and_stop_while_waiting_for_a_server(self):
+        # The watch for a server runs (a bus, no server) when a reload
+        # replaces the instance and when vigild stops: it ends with the
+        # instances, and the sanitizers see the exit.
+        s = self.session
+        s.start_bus()
+        self.write_items([{'id': 'a', 'title': 'First'}])
+        self.config({'name': 'desk', 'plugin': 'notify', 'timeout': '2s'})
+        d = self.start_daemon(env=self.desktop_env())
+        d.wait_log(r'desk: alert \d+: attempt 1 failed \(no notification server')
+        self.config({'name': 'desk', 'plugin': 'notify', 'timeout': '2s',
+                     'app_name': 'vigil-two'})
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'info: reloaded')
+        self.write_items([{'id': 'a', 'title': 'First'}, {'id': 'b', 'title': 'Second'}])
+        d.wait_log(r'desk: cannot show desktop notifications: no notification server')
+        d.wait_log(r'desk: alert \d+: attempt 1 failed \(no notification server')
+
+        # The new instance is told, and retries the alert of the old one too.
+        started = time.time()
+        s.start_dunst()
+        d.wait_log(r'desk: desktop notifications work again; showing the alerts that waited',
+                   timeout=15)
+        delivered = d.wait_count(r'desk: alert (\d+) delivered', 2, timeout=15)
+        self.assert_shown_early(d, delivered, started, within=10)
+        s.wait_displayed(2)
+        self.assertEqual({k: v['appname'] for k, v in s.history().items()},
+                         {'every item: First': 'vigil-two', 'every item: Second': 'vigil-two'})
+
+        s.stop_dunst()
+        self.write_items([{'id': 'a', 'title': 'First'}, {'id': 'b', 'title': 'Second'},
+                          {'id': 'c', 'title': 'Third'}])
+        d.wait_log(r'desk: cannot show desktop notifications: no notification server')
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(timeout=20), 0)
+        self.assertLess(time.monotonic() - t0, 6)
 
     def test_logout_does_not_stop_vigild(self):
         # GLib's shared session connection raises SIGTERM when its bus goes
