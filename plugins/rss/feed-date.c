@@ -122,9 +122,9 @@ static int month_name(const char *word)
 	if (n < 3)
 		return 0;
 	for (int i = 0; i < 12; i++) {
-		/* "Jan", "January", "Sept" */
-		if (!strncasecmp(word, names[i], n) && (n == 3 || n == strlen(names[i]) ||
-		    (i == 8 && n == 4)))
+		/* "Jan", "January", "Sept" (the first letter first: this runs for every date) */
+		if ((word[0] | 0x20) == names[i][0] && !strncasecmp(word, names[i], n) &&
+		    (n == 3 || n == strlen(names[i]) || (i == 8 && n == 4)))
 			return i + 1;
 	}
 	return 0;
@@ -139,8 +139,9 @@ static bool weekday_name(const char *word)
 	if (n < 3)
 		return false;
 	for (int i = 0; i < 7; i++)
-		if (!strncasecmp(word, names[i], n) && (n == 3 || n == strlen(names[i]) ||
-		    (n == 4 && (i == 1 || i == 3))))   /* "Tues", "Thur" */
+		if ((word[0] | 0x20) == names[i][0] && !strncasecmp(word, names[i], n) &&
+		    (n == 3 || n == strlen(names[i]) ||
+		     (n == 4 && (i == 1 || i == 3))))   /* "Tues", "Thur" */
 			return true;
 	return false;
 }

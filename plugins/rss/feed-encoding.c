@@ -58,11 +58,51 @@ unsigned feed_cp1252_c1(unsigned cp)
 	return cp;
 }
 
+/* ASCII is checked 8 bytes at a time: most feeds are mostly ASCII, and this
+ * runs over every byte of every document. */
+size_t feed_utf8_clean_prefix(const char *text, size_t len, size_t *multi)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	const uint64_t high = 0x8080808080808080ull, space = 0x2020202020202020ull;
+	size_t i = 0, m = 0;
+	while (i < len) {
+		/* 8 bytes none of which is >= 0x80 or < 0x20 (the "has less than"
+		 * bit trick: only a byte below 0x20 borrows) */
+		for (uint64_t w; i + 8 <= len; i += 8) {
+			memcpy(&w, s + i, 8);
+			if ((w & high) || ((w - space) & ~w & high))
+				break;
+		}
+		for (size_t stop = i + 8; i < len && i < stop;) {
+			unsigned char c = s[i];
+			if (c < 0x80) {
+				if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+					goto out;
+				i++;
+				continue;
+			}
+			size_t n = utf8_seq(s + i, len - i);
+			if (n == 0 || (n == 3 && c == 0xEF && s[i + 1] == 0xBF && s[i + 2] >= 0xBE) ||
+			    (n == 2 && c == 0xC2 && s[i + 1] < 0xA0 && feed_cp1252_c1(s[i + 1]) != s[i + 1]))
+				goto out;
+			m++;
+			i += n;
+		}
+	}
+out:
+	*multi = m;
+	return i;
+}
+
 int feed_utf8_repair(const char *s, size_t len, struct fbuf *out, bool *repaired)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len;
-	const unsigned char *run = p;       /* start of bytes copied as they are */
+	size_t multi;
+	size_t clean = feed_utf8_clean_prefix(s, len, &multi);
+	if (clean == len)
+		return fbuf_add(out, s, len);   /* the common case: nothing to repair */
+	const unsigned char *p = (const unsigned char *)s + clean;
+	const unsigned char *end = (const unsigned char *)s + len;
+	const unsigned char *run = (const unsigned char *)s;   /* start of bytes copied as they are */
 
 	while (p < end) {
 		size_t n = utf8_seq(p, (size_t)(end - p));
@@ -311,8 +351,8 @@ static const char *sniff_utf16(const unsigned char *s, size_t len)
 	return NULL;
 }
 
-int feed_to_utf8(const char *body, size_t len, const char *content_type, char **out,
-                 size_t *out_len, bool *repaired, const char **charset)
+int feed_to_utf8(const char *body, size_t len, const char *content_type, const char **out,
+                 size_t *out_len, char **owned, bool *repaired, const char **charset)
 {
 	const unsigned char *s = (const unsigned char *)body;
 	struct fbuf b = { 0 };
@@ -322,6 +362,7 @@ int feed_to_utf8(const char *body, size_t len, const char *content_type, char **
 
 	b.limit = (size_t)FEED_MAX_DOCUMENT * 4;
 	*repaired = false;
+	*owned = NULL;
 
 	/* 1. A byte order mark is the surest sign. */
 	if (len >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
@@ -362,6 +403,23 @@ int feed_to_utf8(const char *body, size_t len, const char *content_type, char **
 			name = NULL;
 	}
 
+	/*
+	 * Bytes that are valid UTF-8 and need no repair are the result as they
+	 * are (no copy): with a UTF-8 label or none; with a Latin-1 label when
+	 * they hold multi-byte sequences (the label is wrong, as below) or are
+	 * plain ASCII (which Windows-1252 maps to itself).
+	 */
+	if (!name || !strcmp(name, "UTF-8") || !strcmp(name, "WINDOWS-1252")) {
+		size_t multi;
+		if (feed_utf8_clean_prefix(body, len, &multi) == len) {
+			if (charset)
+				*charset = name && multi == 0 ? name : "UTF-8";
+			*out = body;
+			*out_len = len;
+			return 0;
+		}
+	}
+
 	if (!name || !strcmp(name, "UTF-8")) {
 		size_t multi, invalid;
 		utf8_census(s, len, &multi, &invalid);
@@ -395,9 +453,10 @@ int feed_to_utf8(const char *body, size_t len, const char *content_type, char **
 		return err;
 	}
 	*out_len = b.len;
-	*out = fbuf_steal(&b);
-	if (!*out)
+	*owned = fbuf_steal(&b);
+	if (!*owned)
 		return -ENOMEM;
+	*out = *owned;
 	if (charset)
 		*charset = name == label ? "the declared charset" : name;
 	return 0;

@@ -35,8 +35,10 @@ void fbuf_reset(struct fbuf *b);
 char *fbuf_steal(struct fbuf *b);
 
 /*
- * The document's bytes as valid UTF-8 without a BOM, in *out (malloc'd,
- * NUL-terminated, *out_len bytes). Charset: BOM, then the HTTP charset in
+ * The document's bytes as valid UTF-8 without a BOM, in *out (*out_len
+ * bytes, not NUL-terminated). When the bytes needed no change, *out points
+ * into body and *owned is NULL; else *out is *owned, malloc'd and
+ * NUL-terminated, which the caller frees. Charset: BOM, then the HTTP charset in
  * content_type, then the XML declaration, then UTF-8; ISO-8859-1 and
  * US-ASCII labels are read as Windows-1252, GB2312/GBK as GB18030, Big5 as
  * Big5-HKSCS, Shift_JIS as CP932; a Latin-1 label on valid UTF-8 and an
@@ -46,15 +48,26 @@ char *fbuf_steal(struct fbuf *b);
  * replaced or dropped. *charset (static) names what the bytes were read as.
  * Returns 0 or -ENOMEM.
  */
-int feed_to_utf8(const char *body, size_t len, const char *content_type, char **out,
-                 size_t *out_len, bool *repaired, const char **charset);
+int feed_to_utf8(const char *body, size_t len, const char *content_type, const char **out,
+                 size_t *out_len, char **owned, bool *repaired, const char **charset);
 
 /* The character Windows-1252 has at a C1 code point (0x80-0x9F), else cp. */
 unsigned feed_cp1252_c1(unsigned cp);
 
+/* How many bytes at the start of s feed_utf8_repair() would copy as they
+ * are: valid UTF-8 without C0 controls (but tab, LF, CR), U+FFFE, U+FFFF or
+ * C1 controls that stand for Windows-1252 characters. *multi counts the
+ * multi-byte sequences in them. */
+size_t feed_utf8_clean_prefix(const char *s, size_t len, size_t *multi);
+
 /* Repair UTF-8 as feed_to_utf8() does, appending to out (C1 controls become
  * the Windows-1252 characters they were meant to be). */
 int feed_utf8_repair(const char *s, size_t len, struct fbuf *out, bool *repaired);
+
+/* feed_html_to_text() without its fast paths: always through libxml2's
+ * HTML parser and tree. What the fast paths are tested against (the fuzz
+ * harness and tests/plugins/test-plugin-rss.c compare the two). */
+char *feed_html_to_text_tree(const char *html, size_t len);
 
 /* href resolved against base (either may be NULL); NULL when there is no
  * usable absolute URL, or for javascript:, vbscript: and data: URLs. */

@@ -125,8 +125,9 @@ int feed_parse(const char *body, size_t len, const struct feed_options *opt,
 /* Dates: RFC 822 and its sloppy variants, RFC 3339 / W3C-DTF. VIGIL_TIME_NONE if unparsable. */
 int64_t feed_parse_date(const char *text);
 
-/* HTML to plain text (libxml2's HTML parser; scripts and styles dropped,
- * entities decoded, white space collapsed). Caller frees. */
+/* HTML to plain text, as libxml2's HTML parser reads it (simple markup is read
+ * without its tree, to the same text): scripts and styles dropped, entities
+ * decoded (&#128;-&#159; as Windows-1252), white space collapsed. Caller frees. */
 char *feed_html_to_text(const char *html, size_t len);
 
 #endif

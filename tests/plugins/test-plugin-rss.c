@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "feed.h"
+#include "feed-private.h"
 #include "mock-host.h"
 
 #define URL "https://feeds.example.org/news/feed.xml"
@@ -448,6 +449,24 @@ static void test_rdf(void **ts)
 	          "</item></channel></rss>", NULL);
 	assert_int_equal(g->res.format, FEED_RSS091);
 	got_free(g);
+
+	/* RSS 0.90 by its default namespace alone (feedparser's rss_version_090) */
+	g = parse("<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\""
+	          " xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">\n</rdf:RDF>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->res.format, FEED_RSS090);
+	assert_string_equal(feed_format_name(g->res.format), "rss090");
+	got_free(g);
+	/* ... not as a prefix, and not after the RSS 1.0 namespace */
+	g = parse("<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\""
+	          " xmlns:old=\"http://my.netscape.com/rdf/simple/0.9/\"></rdf:RDF>", NULL);
+	assert_int_equal(g->res.format, FEED_RSS10);
+	got_free(g);
+	g = parse("<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\""
+	          " xmlns:rss=\"http://purl.org/rss/1.0/\""
+	          " xmlns=\"http://my.netscape.com/rdf/simple/0.9/\"></rdf:RDF>", NULL);
+	assert_int_equal(g->res.format, FEED_RSS10);
+	got_free(g);
 }
 
 static void test_json_feed(void **ts)
@@ -610,6 +629,56 @@ static void test_html_to_text(void **ts)
 	char *t = feed_html_to_text("a\xff" "b\0c", 5);
 	assert_string_equal(t, "a\xEF\xBF\xBD" "bc");
 	free(t);
+	/* &#128;-&#159; are the Windows-1252 characters (feedparser's demoronize) */
+	check_html("don&#146;t &#x96; &#150;&#133; &#129;", "don\u2019t \u2013 \u2013\u2026 \xC2\x81");
+	check_html("<p>isn&#x92;t</p>", "isn\u2019t");
+}
+
+/*
+ * The fast paths of feed_html_to_text() (text without markup; simple markup
+ * read without a tree) against libxml2's tree: the same text, whether the
+ * fast path takes the input or gives up on it. The answers are libxml2's.
+ */
+static void test_html_fast_path(void **ts)
+{
+	(void)ts;
+	static const struct {
+		const char *html, *want;
+	} cases[] = {
+		{ "plain  text\n with\tspace\xC2\xA0" "and nbsp", "plain text with space and nbsp" },
+		{ "<p>one <b>two</b></p><p>three</p>", "one two\nthree" },
+		{ "lead text<div>block</div>tail", "lead text\nblock\ntail" },     /* implied <p> */
+		{ "<p>a<p>b<div>c</div>d", "a\nb\nc\nd" },                        /* <p> closes <p> */
+		{ "<ul><li>a<li>b</ul>after", "a\nb\nafter" },
+		{ "<b>x<p>y</p>z</b>", "x\ny\nz" },                                 /* <p> closes <b> */
+		{ "<table><tr><td>a</td><td>b<tr><th>c</table>", "a b\nc" },
+		{ "a<br>b<br/>c<hr>d<img src=x.png alt='a > b'>e", "a\nb\nc\nde" },
+		{ "<a href=\"http://x/?a=1&amp;b=2\" title=t>link</a> &amp; &lt;tag&gt; &eacute;", "link & <tag> \u00e9" },
+		{ "R&D & co &#65;&#x42;&#X43; &nbsp;x", "R&D & co ABC x" },
+		{ "<figure><img src=a><figcaption>Cap</figcaption></figure>more", "Cap\nmore" },
+		{ "<span>a</span> <span>b</span>", "a b" },
+		{ "<P CLASS=\"x\">Upper</P >", "Upper" },
+		{ "<p>unclosed <i>to the end", "unclosed to the end" },
+		/* what the fast path leaves to libxml2 */
+		{ "<p>a</b>b</p>", "ab" },
+		{ "x <script>no</script> y", "x y" },
+		{ "a &bogus; b &amp c", "a &bogus; b &amp c" },
+		{ "<!-- c -->text<![CDATA[x]]>", "text<![CDATA[x]]>" },     /* HTML has no CDATA */
+		{ "1 < 2 and 3 > 2", "1 < 2 and 3 > 2" },
+		{ "<td>cell</td><td>two", "cell two" },
+		{ "\xEF\xBB\xBF<p>bom</p>", "bom" },     /* libxml2 drops a leading BOM */
+	};
+	/* (text without markup has always kept it: the one difference from the tree) */
+	check_html("\xEF\xBB\xBF" "plain", "\xEF\xBB\xBF" "plain");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		check_html(cases[i].html, cases[i].want);
+		char *tree = feed_html_to_text_tree(cases[i].html, strlen(cases[i].html));
+		assert_non_null(tree);
+		if (strcmp(tree, cases[i].want))
+			fail_msg("libxml2's tree: html %s\n got  [%s]\n want [%s]", cases[i].html, tree,
+			         cases[i].want);
+		free(tree);
+	}
 }
 
 /* A one-item RSS document in `charset`, the title given as raw bytes. */
@@ -996,6 +1065,152 @@ static void test_base64_text(void **ts)
 	assert_string_equal(g->e[0].title, "Example");
 	assert_string_equal(g->e[0].summary, "test");     /* not base64 text: as written */
 	assert_null(g->e[0].content);                      /* binary: no text */
+	got_free(g);
+
+	/* An Atom source title is a text construct too (feedparser's
+	 * entry_source_title_base64); RSS <source> text stays as written */
+	g = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><source>"
+	          "<title type=\"application/octet-stream\">\n  RXhhbXBsZSA8Yj5BdG9tPC9iPg==\n"
+	          "</title></source></entry></feed>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_string_equal(g->e[0].source_title, "Example <b>Atom</b>");
+	got_free(g);
+	g = parse("<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><entry><source>"
+	          "<title mode=\"base64\">U291cmNl</title></source></entry></feed>", NULL);
+	assert_string_equal(g->e[0].source_title, "Source");
+	got_free(g);
+	g = parse("<rss version=\"2.0\"><channel><item><source url=\"http://s/\">U291cmNl"
+	          "</source></item></channel></rss>", NULL);
+	assert_string_equal(g->e[0].source_title, "U291cmNl");
+	got_free(g);
+}
+
+/*
+ * The feed's title after its entries: read by a pre-pass, which is skipped
+ * when nothing but entries follows the first one (comments, CDATA and
+ * attribute values that look like elements are not elements).
+ */
+static void test_head_prepass(void **ts)
+{
+	(void)ts;
+	static const struct {
+		const char *doc, *title;
+		size_t n;
+	} cases[] = {
+		{ "<rss><channel><item><title>a</title></item><title>Late</title></channel></rss>",
+		  "Late", 1 },
+		{ "<rss><item><title>a</title></item><channel><title>After</title></channel></rss>",
+		  "After", 1 },
+		{ "<rss><channel><item><title>a</title></item><item><title>b</title></item>"
+		  "</channel></rss>", NULL, 2 },
+		{ "<rss><channel><item><title>a</title></item><!-- <title>no</title> -->"
+		  "<item a='/>title>'><description><![CDATA[<title>no</title>]]></description>"
+		  "</item><?pi <title>?></channel></rss>", NULL, 2 },
+		{ "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>e</title></entry>"
+		  "<title>Atom late</title></feed>", "Atom late", 1 },
+		{ "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\""
+		  " xmlns=\"http://purl.org/rss/1.0/\"><item><title>i</title></item>"
+		  "<channel><title>RDF late</title></channel></rdf:RDF>", "RDF late", 1 },
+		{ "<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY t \"x\">]><rss><channel>"
+		  "<item><title>&t;</title></item><title>DTD</title></channel></rss>", "DTD", 1 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct got *g = parse(cases[i].doc, NULL);
+		assert_int_equal(g->rc, 0);
+		assert_int_equal(g->n, cases[i].n);
+		assert_int_equal(g->heads, 1);
+		if (cases[i].title) {
+			assert_string_equal(g->head_title, cases[i].title);
+			assert_string_equal(g->e[0].feed_title, cases[i].title);
+		} else {
+			assert_null(g->head_title);
+		}
+		got_free(g);
+	}
+}
+
+/*
+ * The same, on generated HTML: nested elements the fast path reads, some
+ * left open or closed implicitly, with now and then something it leaves to
+ * libxml2 (a comment, a script, an unknown entity). The fuzz harness
+ * compares the two paths too.
+ */
+static void test_html_fast_path_generated(void **ts)
+{
+	(void)ts;
+	static const char *const names[] = {
+		"p", "b", "i", "a", "div", "ul", "ol", "li", "h1", "h3", "em", "strong", "span",
+		"blockquote", "small", "u", "s", "tt", "big", "font", "code", "sub", "sup", "table",
+		"tr", "td", "th", "tbody", "figure", "section",
+	};
+	static const char *const texts[] = {
+		"word", " ", "\n", "two words", "&amp;", "&lt;b&gt;", "&nbsp;", "\xC3\xA9", "  x\t",
+		"&#8217;", "&#150;", "& ", "<br>", "<hr>", "<img src=x>", "<br/>", "\xC2\xA0",
+		"<p/>", "</p>", "<!-- c -->", "&bogus;", "<script>x</script>", "< ", "&#0;",
+	};
+	uint64_t rng = 0x9E3779B97F4A7C15ull;
+	size_t with_markup = 0;   /* inputs with markup (the generator works) */
+	for (int it = 0; it < 20000; it++) {
+		char html[2048];
+		size_t len = 0;
+		int open[32], depth = 0;
+		unsigned n = 1 + (unsigned)(rng % 24);
+		for (unsigned i = 0; i < n && len < sizeof html - 64; i++) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			unsigned k = (unsigned)(rng % 10), pick = (unsigned)(rng >> 32);
+			if (k < 4 && depth < 30) {
+				int t = (int)(pick % (sizeof names / sizeof names[0]));
+				len += (size_t)snprintf(html + len, sizeof html - len,
+				                        pick & 0x100 ? "<%s>" : "<%s class=\"c\">", names[t]);
+				open[depth++] = t;
+			} else if (k < 7 && depth > 0) {
+				depth--;
+				if (pick & 0x300)       /* now and then left open */
+					len += (size_t)snprintf(html + len, sizeof html - len, "</%s>",
+					                        names[open[depth]]);
+			} else {
+				/* mostly text and references the fast path reads */
+				size_t nt = sizeof texts / sizeof texts[0];
+				size_t t = pick % 8 ? pick % (nt - 6) : pick % nt;
+				len += (size_t)snprintf(html + len, sizeof html - len, "%s", texts[t]);
+			}
+		}
+		char *a = feed_html_to_text(html, len);
+		char *b = feed_html_to_text_tree(html, len);
+		assert_non_null(a);
+		assert_non_null(b);
+		if (strcmp(a, b))
+			fail_msg("html %.*s\n fast [%s]\n tree [%s]", (int)len, html, a, b);
+		with_markup += strchr(html, '<') && !strstr(html, "<!") && !strstr(html, "<script");
+		free(a);
+		free(b);
+	}
+	assert_true(with_markup > 1000);
+}
+
+/* Atom content of an XML type: the text of its elements, one apart from the next. */
+static void test_xml_content(void **ts)
+{
+	(void)ts;
+	struct got *g = parse(
+		"<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>t</title>"
+		"<content type=\"text/xml\"><accession-number>0001-21-1</accession-number>"
+		"<filing-date>2021-02-24</filing-date><filing-type>10-K</filing-type></content>"
+		"<summary type=\"application/atom+xml\"><a>one<b>two</b></a>three</summary>"
+		"</entry></feed>", NULL);
+	assert_int_equal(g->rc, 0);
+	assert_string_equal(g->e[0].content, "0001-21-1 2021-02-24 10-K");
+	assert_string_equal(g->e[0].content_type, "text/xml");
+	assert_string_equal(g->e[0].summary, "one two three");
+	got_free(g);
+
+	/* escaped HTML with Windows-1252 references (feedparser's demoronize-3) */
+	g = parse("<rss version=\"2.0\"><channel><item><description>don&amp;#146;t"
+	          "</description></item></channel></rss>", NULL);
+	assert_string_equal(g->e[0].summary, "don\u2019t");
+	assert_string_equal(g->e[0].summary_html, "don&#146;t");
 	got_free(g);
 }
 
@@ -1451,6 +1666,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_json_feed),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_html_to_text),
+		cmocka_unit_test(test_html_fast_path),
+		cmocka_unit_test(test_html_fast_path_generated),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_external_entities),
@@ -1460,6 +1677,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_not_feeds),
 		cmocka_unit_test(test_sloppy_xml),
 		cmocka_unit_test(test_base64_text),
+		cmocka_unit_test(test_xml_content),
+		cmocka_unit_test(test_head_prepass),
 		cmocka_unit_test(test_rss_extensions),
 		cmocka_unit_test(test_other_roots),
 		cmocka_unit_test(test_sloppy_more),
