@@ -2,11 +2,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "feed-private.h"
 
@@ -58,14 +62,30 @@ unsigned feed_cp1252_c1(unsigned cp)
 	return cp;
 }
 
-/* ASCII is checked 8 bytes at a time: most feeds are mostly ASCII, and this
- * runs over every byte of every document. */
+/* ASCII is checked 32 bytes (SSE2) or 8 bytes at a time: most feeds are
+ * mostly ASCII, and this runs over every byte of every document. */
 size_t feed_utf8_clean_prefix(const char *text, size_t len, size_t *multi)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	const uint64_t high = 0x8080808080808080ull, space = 0x2020202020202020ull;
 	size_t i = 0, m = 0;
 	while (i < len) {
+#ifdef __SSE2__
+		/* 16 bytes none of which is >= 0x80 (the sign bit) or < 0x20 (a
+		 * signed compare, exact once no sign bit is set) but for tab, line
+		 * feed and carriage return */
+		const __m128i sp = _mm_set1_epi8(0x20), tab = _mm_set1_epi8('\t'),
+		              lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+		for (; i + 16 <= len; i += 16) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+			__m128i ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, tab),
+			                                       _mm_cmpeq_epi8(a, lf)),
+			                          _mm_cmpeq_epi8(a, cr));
+			__m128i bad = _mm_or_si128(a, _mm_andnot_si128(ws, _mm_cmplt_epi8(a, sp)));
+			if (_mm_movemask_epi8(bad))
+				break;
+		}
+#endif
 		/* 8 bytes none of which is >= 0x80 or < 0x20 (the "has less than"
 		 * bit trick: only a byte below 0x20 borrows) */
 		for (uint64_t w; i + 8 <= len; i += 8) {
@@ -285,18 +305,89 @@ static bool xml_decl_charset(const char *s, size_t len, char *buf, size_t size)
 	return false;
 }
 
+/*
+ * Descriptors kept for the next document: iconv_open() looks the converter
+ * up on every call, and glibc unloads a converter's module soon after its
+ * last descriptor is closed, to load it again for the next document. Only
+ * charsets with no byte order mark to find (UTF-16 and UTF-32 remember the
+ * one they found), whose shift state, if any, iconv(cd, NULL, ...) resets.
+ * One in use is taken out of the cache; at most CD_CACHE are kept, for the
+ * process.
+ */
+#define CD_CACHE 8
+static pthread_mutex_t cd_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char from[16];
+	iconv_t cd;
+} cd_cache[CD_CACHE];
+
+static bool cd_cacheable(const char *from)
+{
+	static const char *const names[] = {
+		"GB18030", "BIG5-HKSCS", "CP932", "EUC-JP", "CP949",
+	};
+	if (strlen(from) >= sizeof cd_cache[0].from)
+		return false;
+	if (!strncasecmp(from, "WINDOWS-", 8) || !strncasecmp(from, "ISO-8859-", 9) ||
+	    !strncasecmp(from, "KOI8-", 5))
+		return true;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(from, names[i]))
+			return true;
+	return false;
+}
+
+static iconv_t cd_open(const char *from)
+{
+	if (cd_cacheable(from)) {
+		iconv_t cd = (iconv_t)-1;
+		pthread_mutex_lock(&cd_lock);
+		for (size_t i = 0; i < CD_CACHE; i++) {
+			if (cd_cache[i].from[0] && !strcmp(cd_cache[i].from, from)) {
+				cd = cd_cache[i].cd;
+				cd_cache[i].from[0] = '\0';
+				break;
+			}
+		}
+		pthread_mutex_unlock(&cd_lock);
+		if (cd != (iconv_t)-1)
+			return cd;
+	}
+	return iconv_open("UTF-8", from);
+}
+
+static void cd_close(iconv_t cd, const char *from)
+{
+	if (cd_cacheable(from)) {
+		iconv(cd, NULL, NULL, NULL, NULL);
+		pthread_mutex_lock(&cd_lock);
+		for (size_t i = 0; i < CD_CACHE; i++) {
+			if (!cd_cache[i].from[0]) {
+				strcpy(cd_cache[i].from, from);
+				cd_cache[i].cd = cd;
+				cd = (iconv_t)-1;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&cd_lock);
+		if (cd == (iconv_t)-1)
+			return;
+	}
+	iconv_close(cd);
+}
+
 /* Convert with iconv, U+FFFD for what cannot be converted. */
 static int convert(const char *from, const char *in, size_t len, struct fbuf *out,
                    bool *repaired)
 {
-	iconv_t cd = iconv_open("UTF-8", from);
+	iconv_t cd = cd_open(from);
 	if (cd == (iconv_t)-1)
 		return -EINVAL;
 
 	size_t cap = len * 2 + 64;
 	char *buf = malloc(cap);
 	if (!buf) {
-		iconv_close(cd);
+		cd_close(cd, from);
 		return -ENOMEM;
 	}
 	char *inp = (char *)in;
@@ -328,7 +419,7 @@ static int convert(const char *from, const char *in, size_t len, struct fbuf *ou
 		*repaired = true;
 		iconv(cd, NULL, NULL, NULL, NULL);
 	}
-	iconv_close(cd);
+	cd_close(cd, from);
 	if (!err)
 		err = feed_utf8_repair(buf, used, out, repaired);
 	free(buf);

@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <strings.h>
 
 #include <libxml/HTMLparser.h>
@@ -20,8 +23,10 @@ static bool is_hidden(const char *name)
 		"script", "style", "head", "title", "template", "noscript", "svg", "math", "select",
 		"textarea", "button",
 	};
+	/* (the names are lower case letters: c | 0x20 is their first letter
+	 * only where c is that letter in either case) */
 	for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
-		if (!strcasecmp(name, hidden[i]))
+		if (hidden[i][0] == ((unsigned char)name[0] | 0x20) && !strcasecmp(name, hidden[i]))
 			return true;
 	return false;
 }
@@ -37,7 +42,7 @@ static bool is_block(const char *name)
 		"body", "html",
 	};
 	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
-		if (!strcasecmp(name, blocks[i]))
+		if (blocks[i][0] == ((unsigned char)name[0] | 0x20) && !strcasecmp(name, blocks[i]))
 			return true;
 	return false;
 }
@@ -71,6 +76,22 @@ static size_t plain_run(const unsigned char *p, const unsigned char *end)
 	const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
 	const unsigned char *q = p;
 	bool prev_space = false;
+#ifdef __SSE2__
+	/* 16 at a time: no byte below 0x20 (unsigned: max(x, 0x20) == x), no
+	 * 0xC2, no space right after a space */
+	const __m128i sp20 = _mm_set1_epi8(0x20), c2v = _mm_set1_epi8((char)0xC2);
+	while (end - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)q);
+		__m128i ok = _mm_cmpeq_epi8(_mm_max_epu8(x, sp20), x);
+		if (_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(x, c2v), ok)) != 0xFFFF)
+			break;
+		unsigned spm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp20));
+		if ((spm & (spm >> 1)) || (prev_space && (spm & 1)))
+			break;
+		prev_space = (spm >> 15) != 0;
+		q += 16;
+	}
+#endif
 	/* (the lanes' order in the word is the bytes' on a little-endian host) */
 	while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && end - q >= 8) {
 		uint64_t x;

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <libxml/HTMLparser.h>
 #include <libxml/entities.h>
@@ -125,12 +128,39 @@ char *feed_collapse_space(const char *s)
 {
 	if (!s)
 		return NULL;
-	char *out = malloc(strlen(s) + 1);
+	size_t len = strlen(s);
+	char *out = malloc(len + 1);
 	if (!out)
 		return NULL;
 	char *o = out;
 	char pending = 0;
-	for (const char *p = s; *p; p++) {
+	const char *end = s + len;
+	for (const char *p = s; p < end; p++) {
+#ifdef __SSE2__
+		/* a run of bytes above 0x20 (none is white space) in one copy */
+		if ((unsigned char)*p > 0x20) {
+			const char *q = p;
+			const __m128i sp = _mm_set1_epi8(0x21);
+			for (; end - q >= 16; q += 16) {
+				__m128i v = _mm_loadu_si128((const __m128i *)q);
+				unsigned m = (unsigned)_mm_movemask_epi8(
+					_mm_cmpeq_epi8(_mm_max_epu8(v, sp), v));
+				if (m != 0xFFFF) {
+					q += __builtin_ctz(~m);
+					break;
+				}
+			}
+			while (q < end && (unsigned char)*q > 0x20)
+				q++;
+			if (pending)
+				*o++ = pending;
+			pending = 0;
+			memcpy(o, p, (size_t)(q - p));
+			o += q - p;
+			p = q - 1;
+			continue;
+		}
+#endif
 		if (is_space((unsigned char)*p)) {
 			if (o > out && pending != '\n')
 				pending = *p == '\n' ? '\n' : ' ';
@@ -415,6 +445,10 @@ struct xp {
 	char first_error[256];
 	bool hostile;
 	bool too_big;
+
+	/* base_uri() of a document without xml:base: the same for every element */
+	bool base_checked, base_fixed;
+	char *base;
 };
 
 static char *xstrdup(const xmlChar *s)
@@ -431,13 +465,48 @@ static char *attr(struct xp *x, const char *name)
 	return s;
 }
 
+/* Whether "xml:base" occurs in s (a search for ":b", 16 bytes at a time). */
+static bool has_xml_base(const char *s, size_t len)
+{
+	size_t i = 3;
+#ifdef __SSE2__
+	const __m128i colon = _mm_set1_epi8(':'), b = _mm_set1_epi8('b');
+	for (; i + 17 <= len; i += 16) {
+		__m128i c = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), colon);
+		__m128i n = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i + 1)), b);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(c, n));
+		for (; m; m &= m - 1) {
+			size_t j = i + (size_t)__builtin_ctz(m);
+			if (j + 5 <= len && !memcmp(s + j - 3, "xml:base", 8))
+				return true;
+		}
+	}
+#endif
+	for (; i + 5 <= len; i++)
+		if (s[i] == ':' && !memcmp(s + i - 3, "xml:base", 8))
+			return true;
+	return false;
+}
+
 static char *base_uri(struct xp *x)
 {
+	if (x->base_fixed)
+		return x->base ? strdup(x->base) : NULL;
 	xmlChar *b = xmlTextReaderBaseUri(x->reader);
 	char *s = xstrdup(b);
 	xmlFree(b);
 	if (!s && x->opt->base_url)
 		s = strdup(x->opt->base_url);
+	/* Without an xml:base attribute anywhere (libxml2 does not substitute
+	 * entities here, so none can come from one), every element's base is
+	 * the document's: libxml2 walks up the tree to find that each time. */
+	if (!x->base_checked) {
+		x->base_checked = true;
+		if (!has_xml_base(x->doc, x->len)) {
+			x->base = s ? strdup(s) : NULL;
+			x->base_fixed = !s || x->base;
+		}
+	}
 	return s;
 }
 
@@ -2231,6 +2300,24 @@ static const char *first_element(const char *s, const char *end)
 	return s;
 }
 
+/* The first '&' or '<' at or after p, which is before end (there is one). */
+static const char *find_amp_lt(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<');
+	for (; end - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)p);
+		int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, amp),
+		                                       _mm_cmpeq_epi8(v, lt)));
+		if (m)
+			return p + __builtin_ctz((unsigned)m);
+	}
+#endif
+	while (p < end && *p != '&' && *p != '<')
+		p++;
+	return p;
+}
+
 /*
  * Rewrite the document for the XML parser, when needed: the encoding in the
  * XML declaration says UTF-8 (the bytes are UTF-8 by now); HTML's named
@@ -2271,21 +2358,13 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 		}
 	}
 
-	/* The next '&' and '<' at or after p (lt: end when there is none), each
-	 * searched for again only once p has passed it. */
-	const char *amp = NULL, *lt = NULL;
-	while (p < end) {
-		if (!amp || amp < p) {
-			amp = memchr(p, '&', (size_t)(end - p));
-			if (!amp)
-				break;
-		}
-		if (!lt || lt < p) {
-			lt = memchr(p, '<', (size_t)(end - p));
-			if (!lt)
-				lt = end;
-		}
-		if (lt < amp) {
+	/* The next '&' or '<' at or after p, to the last '&': after it there is
+	 * nothing to do. */
+	const char *last_amp = len ? memrchr(s, '&', len) : NULL;
+	while (last_amp && p <= last_amp) {
+		const char *c = find_amp_lt(p, end);
+		if (*c == '<') {
+			const char *lt = c;
 			/* Skip what must not be touched. */
 			const char *skip_end = NULL;
 			size_t rest = (size_t)(end - lt);
@@ -2324,14 +2403,21 @@ static int prepare_xml(const char *s, size_t len, char **out, size_t *out_len, b
 			continue;
 		}
 		/* An entity or character reference? */
+		const char *amp = c;
 		const char *q = amp + 1;
 		const char *name = q;
 		/* XML's own (escaped HTML is full of them): nothing to do */
 		size_t rest = (size_t)(end - q);
-		if ((rest >= 3 && (q[0] == 'l' || q[0] == 'g') && q[1] == 't' && q[2] == ';') ||
-		    (rest >= 4 && !memcmp(q, "amp;", 4)) ||
-		    (rest >= 5 && (!memcmp(q, "quot;", 5) || !memcmp(q, "apos;", 5)))) {
-			p = (const char *)memchr(q, ';', rest) + 1;
+		if (rest >= 3 && (q[0] == 'l' || q[0] == 'g') && q[1] == 't' && q[2] == ';') {
+			p = q + 3;
+			continue;
+		}
+		if ((rest >= 4 && !memcmp(q, "amp;", 4))) {
+			p = q + 4;
+			continue;
+		}
+		if (rest >= 5 && (!memcmp(q, "quot;", 5) || !memcmp(q, "apos;", 5))) {
+			p = q + 5;
 			continue;
 		}
 		if (q < end && *q == '#') {
@@ -2464,7 +2550,19 @@ static struct xp *xp_new(const char *doc, size_t len, const struct feed_options 
 	 */
 	int options = XML_PARSE_NONET | XML_PARSE_RECOVER | XML_PARSE_NOERROR |
 	              XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT;
-	x->reader = xmlReaderForMemory(doc, (int)len, opt->base_url, "UTF-8", options);
+	/*
+	 * The bytes are UTF-8 by now. Told so, libxml2 copies them through a
+	 * UTF-8-to-UTF-8 converter; told nothing, it reads them where they are,
+	 * guessing the encoding from the first four bytes only (IGNORE_ENC: not
+	 * from the declaration, which prepare_xml() has made say UTF-8 anyway).
+	 * doc starts with '<', so the guess is UTF-8 unless the second byte is
+	 * a zero ("<\0\0\0" UCS-4, "<\0?\0" UTF-16): then it is told. So is a
+	 * document shorter than four bytes, where the guess waits for bytes that
+	 * never come and the error message would change ("<g": "Extra content at
+	 * the end of the document" for "Couldn't find end of Start Tag g").
+	 */
+	const char *encoding = len < 4 || doc[1] == '\0' ? "UTF-8" : NULL;
+	x->reader = xmlReaderForMemory(doc, (int)len, opt->base_url, encoding, options);
 	if (x->reader)
 		xmlTextReaderSetStructuredErrorHandler(x->reader, on_xml_error, x);
 	return x;
@@ -2481,6 +2579,7 @@ static void xp_free(struct xp *x)
 	person_clear(&x->person);
 	head_clear(&x->h);
 	free(x->roles);
+	free(x->base);
 	free(x);
 }
 
@@ -2493,7 +2592,12 @@ static int xp_read(struct xp *x)
 		x->skip = false;
 		if (ret != 1)
 			break;
-		int type = xmlTextReaderNodeType(x->reader);
+		/* A text node is one of the three text types, which are all read
+		 * alike: xmlTextReaderNodeType() would look at its text, and up
+		 * the tree for xml:space, to tell which. */
+		xmlNodePtr node = xmlTextReaderCurrentNode(x->reader);
+		int type = node && node->type == XML_TEXT_NODE ? XML_READER_TYPE_TEXT :
+		           xmlTextReaderNodeType(x->reader);
 		int depth = xmlTextReaderDepth(x->reader);
 		if (depth < 0)
 			continue;

@@ -764,6 +764,32 @@ static void test_encodings(void **ts)
 		expect_title((const char *)u16, o, NULL, "Ü✓");
 		free(u16);
 	}
+
+	/* UTF-8 goes to libxml2 unannounced: a character cut by the reader's
+	 * 512-byte chunks, at every offset around the first boundaries */
+	for (size_t pad = 440; pad < 1100; pad += 3) {
+		char *filler = malloc(pad + 1);
+		memset(filler, 'x', pad);
+		filler[pad] = '\0';
+		char title[1200];
+		snprintf(title, sizeof title, "%s\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", filler);
+		b = rss_bytes("UTF-8", title, &len);
+		expect_title(b, len, NULL, title);
+		free(b);
+		free(filler);
+	}
+	/* Latin-1 twice over: the kept converter starts afresh */
+	for (int i = 0; i < 3; i++) {
+		b = rss_bytes("ISO-8859-1", i == 1 ? "Caf\xE9 \x80" : "na\xEFve", &len);
+		expect_title(b, len, NULL, i == 1 ? "Café €" : "naïve");
+		free(b);
+	}
+	/* shorter than the four bytes libxml2 would guess an encoding from:
+	 * the error names the element */
+	g = parse_n("<g", 2, NULL, URL, 0);
+	assert_true(g->rc < 0);
+	assert_non_null(strstr(g->res.error, "Start Tag g"));
+	got_free(g);
 }
 
 /* Every string an entry carries, for "must not appear" checks. */
