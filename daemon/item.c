@@ -19,8 +19,9 @@
 
 /*
  * Copy text, replacing every invalid UTF-8 sequence with U+FFFD so nothing
- * downstream (SQLite, JSON, sinks) ever sees broken text. Hand-written
- * because it is a dozen lines; utf8proc arrives with the rules issue.
+ * downstream (SQLite, JSON, sinks) ever sees broken text. Hand-written:
+ * utf8proc (used by normalize.c) only reports invalid sequences, it has no
+ * call that replaces them.
  */
 static char *utf8_sanitized(const char *s)
 {
