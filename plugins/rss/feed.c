@@ -1,4 +1,4 @@
-/* feed.c - the feed parser: RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 streamed through libxml2's xmlReader */
+/* feed.c - the feed parser: RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 streamed through libxml2's SAX2 push parser */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE    /* memmem */
 #endif
@@ -18,10 +18,12 @@
 
 #include <libxml/HTMLparser.h>
 #include <libxml/entities.h>
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
 #include <libxml/uri.h>
 #include <libxml/xmlerror.h>
-#include <libxml/xmlreader.h>
 
 #include "feed-private.h"
 
@@ -403,8 +405,36 @@ struct head_builder {
 	size_t n_authors;
 };
 
+/* An element with xml:base or xml:lang, while it is open. */
+struct scope {
+	int depth;
+	char *base;                  /* its xml:base, or NULL */
+	char *lang;                  /* its xml:lang, or NULL */
+};
+
 struct xp {
-	xmlTextReaderPtr reader;
+	xmlParserCtxtPtr ctxt;       /* libxml2's SAX2 push parser */
+	/* The element whose start tag is being read: what libxml2 gave the
+	 * start callback (valid until the callback returns). attrs: n_attrs
+	 * times (local name, prefix, URI, value, value end), the last
+	 * n_defaulted of them defaults from the DTD. */
+	struct {
+		const char *local, *prefix, *uri;
+		int depth;
+		const xmlChar **ns;          /* n_ns times (prefix, URI) */
+		int n_ns;
+		const xmlChar **attrs;
+		int n_attrs, n_defaulted;
+	} el;
+	size_t first;                /* bytes given to the parser when it was made */
+	int open;                    /* elements open: the depth of the next start */
+	int skip_depth;              /* skipping the subtree of the element at this depth; -1 */
+	bool empty_open;             /* the last event started an empty element (<x/>) */
+	bool at_start;               /* ... started an element (for prepass_needless) */
+	size_t text_run;             /* bytes of the text being read (libxml2's node limit) */
+	bool text_run_cdata;
+	struct scope *scopes;
+	size_t n_scopes, cap_scopes;
 	const char *doc;             /* the bytes read, for the head pre-pass */
 	size_t len;
 	bool head_only;              /* the pre-pass: feed-level elements only */
@@ -419,8 +449,8 @@ struct xp {
 	size_t max_depth;
 	unsigned char *roles;        /* max_depth + 1 */
 	size_t ns_hint;              /* for ns_of() */
-	/* name_of() of element names libxml2 interned in the document's
-	 * dictionary: such a string lives as long as the reader, so its
+	/* name_of() of element names libxml2 interned in the parser's
+	 * dictionary: such a string lives as long as the parser, so its
 	 * address stands for it. Direct-mapped by address. */
 	struct {
 		const char *s;
@@ -456,13 +486,43 @@ static char *xstrdup(const xmlChar *s)
 	return s ? strdup((const char *)s) : NULL;
 }
 
-/* An attribute of the current element, malloc'd, or NULL. */
+/*
+ * An attribute value as libxml2's tree would hold it. Not substituting
+ * entities, libxml2 leaves "&#38;" for "&" and "&name;" for a declared
+ * entity in the values it gives SAX2; its tree functions read both as an
+ * xmlReader did (a declared entity as its text).
+ */
+static char *attr_value(struct xp *x, const xmlChar *v, const xmlChar *end)
+{
+	size_t n = (size_t)(end - v);
+	xmlDocPtr doc = x->ctxt->myDoc;
+	if (!memchr(v, '&', n) || !doc)
+		return strndup((const char *)v, n);
+	xmlNodePtr list = xmlStringLenGetNodeList(doc, v, (int)n);
+	xmlChar *text = list ? xmlNodeListGetString(doc, list, 1) : NULL;
+	xmlFreeNodeList(list);
+	char *s = strdup(text ? (const char *)text : "");
+	xmlFree(text);
+	return s;
+}
+
+/* An attribute of the element being started, by local name and namespace
+ * URI (NULL: an attribute without a prefix), malloc'd, or NULL. */
+static char *attr_ns(struct xp *x, const char *name, const char *uri)
+{
+	const xmlChar **a = x->el.attrs;
+	for (int i = 0; i < x->el.n_attrs; i++, a += 5) {
+		if (strcmp((const char *)a[0], name))
+			continue;
+		if (uri ? a[2] && !strcmp((const char *)a[2], uri) : !a[1])
+			return attr_value(x, a[3], a[4]);
+	}
+	return NULL;
+}
+
 static char *attr(struct xp *x, const char *name)
 {
-	xmlChar *v = xmlTextReaderGetAttribute(x->reader, (const xmlChar *)name);
-	char *s = xstrdup(v);
-	xmlFree(v);
-	return s;
+	return attr_ns(x, name, NULL);
 }
 
 /* Whether "xml:base" occurs in s (a search for ":b", 16 bytes at a time). */
@@ -488,11 +548,59 @@ static bool has_xml_base(const char *s, size_t len)
 	return false;
 }
 
+/*
+ * The base URI of the element being read, as libxml2's xmlNodeGetBase()
+ * makes it from the tree (and an xmlReader gave it): the element's and its
+ * ancestors' xml:base, nearest first, each resolved against the next one up
+ * until the result starts "http://", "ftp://" or "urn:", then against the
+ * document's URL. Malloc'd, or NULL.
+ */
+static xmlChar *scoped_base(struct xp *x)
+{
+	xmlChar *base = NULL;
+	for (size_t i = x->n_scopes; i-- > 0;) {
+		const xmlChar *b = (const xmlChar *)x->scopes[i].base;
+		if (!b)
+			continue;
+		if (base) {
+			xmlChar *resolved = xmlBuildURI(base, b);
+			xmlFree(base);
+			if (!resolved)
+				return NULL;
+			base = resolved;
+		} else {
+			base = xmlStrdup(b);
+		}
+		if (base && (!xmlStrncmp(base, BAD_CAST "http://", 7) ||
+		             !xmlStrncmp(base, BAD_CAST "ftp://", 6) ||
+		             !xmlStrncmp(base, BAD_CAST "urn:", 4)))
+			return base;
+	}
+	xmlDocPtr doc = x->ctxt->myDoc;
+	if (doc && doc->URL) {
+		if (!base)
+			return xmlStrdup(doc->URL);
+		xmlChar *resolved = xmlBuildURI(base, doc->URL);
+		xmlFree(base);
+		return resolved;
+	}
+	return base;
+}
+
+/* The xml:lang in scope, or NULL. */
+static const char *scoped_lang(struct xp *x)
+{
+	for (size_t i = x->n_scopes; i-- > 0;)
+		if (x->scopes[i].lang)
+			return x->scopes[i].lang;
+	return NULL;
+}
+
 static char *base_uri(struct xp *x)
 {
 	if (x->base_fixed)
 		return x->base ? strdup(x->base) : NULL;
-	xmlChar *b = xmlTextReaderBaseUri(x->reader);
+	xmlChar *b = scoped_base(x);
 	char *s = xstrdup(b);
 	xmlFree(b);
 	if (!s && x->opt->base_url)
@@ -1225,8 +1333,7 @@ static int build_markup(struct capture *c)
 static void capture_child_start(struct xp *x, int depth, bool empty)
 {
 	struct capture *c = &x->cap;
-	xmlTextReaderPtr r = x->reader;
-	const char *local = (const char *)xmlTextReaderConstLocalName(r);
+	const char *local = x->el.local;
 	if (!local)
 		return;
 	if (build_markup(c) < 0 || (c->spaced && fbuf_addc(&c->text, ' ') < 0)) {
@@ -1249,21 +1356,21 @@ static void capture_child_start(struct xp *x, int depth, bool empty)
 	}
 	c->has_markup = true;
 	int err = fbuf_addc(&c->markup, '<') | fbuf_adds(&c->markup, local);
-	if (xmlTextReaderMoveToFirstAttribute(r) == 1) {
-		do {
-			if (xmlTextReaderIsNamespaceDecl(r) == 1)
-				continue;
-			const char *name = (const char *)xmlTextReaderConstName(r);
-			const char *value = (const char *)xmlTextReaderConstValue(r);
-			if (!name)
-				continue;
-			err |= fbuf_addc(&c->markup, ' ') | fbuf_adds(&c->markup, name) |
-			       fbuf_adds(&c->markup, "=\"");
-			if (value)
-				err |= fbuf_add_escaped(&c->markup, value, strlen(value));
-			err |= fbuf_addc(&c->markup, '"');
-		} while (xmlTextReaderMoveToNextAttribute(r) == 1);
-		xmlTextReaderMoveToElement(r);
+	/* The attributes written (not the namespace declarations, not the
+	 * DTD's defaults): prefix:name="value". */
+	const xmlChar **a = x->el.attrs;
+	for (int i = 0; i < x->el.n_attrs - x->el.n_defaulted; i++, a += 5) {
+		char *value = attr_value(x, a[3], a[4]);
+		err |= fbuf_addc(&c->markup, ' ');
+		if (a[1])
+			err |= fbuf_adds(&c->markup, (const char *)a[1]) | fbuf_addc(&c->markup, ':');
+		err |= fbuf_adds(&c->markup, (const char *)a[0]) | fbuf_adds(&c->markup, "=\"");
+		if (value)
+			err |= fbuf_add_escaped(&c->markup, value, strlen(value));
+		else
+			err |= -ENOMEM;
+		err |= fbuf_addc(&c->markup, '"');
+		free(value);
 	}
 	err |= fbuf_addc(&c->markup, '>');
 	if (err)
@@ -1273,7 +1380,7 @@ static void capture_child_start(struct xp *x, int depth, bool empty)
 static void capture_child_end(struct xp *x, int depth, bool empty)
 {
 	struct capture *c = &x->cap;
-	const char *local = (const char *)xmlTextReaderConstLocalName(x->reader);
+	const char *local = x->el.local;
 	if (c->spaced && fbuf_addc(&c->text, ' ') < 0)
 		oom(x);
 	if (depth == c->div_depth) {
@@ -1300,12 +1407,9 @@ static void capture_child_end(struct xp *x, int depth, bool empty)
 	}
 }
 
-static void capture_text(struct xp *x, const char *value, bool cdata)
+static void capture_text(struct xp *x, const char *value, size_t n, bool cdata)
 {
 	struct capture *c = &x->cap;
-	if (!value)
-		return;
-	size_t n = strlen(value);
 	/* "&quot;" is the longest escape: a lazy markup could not have reached the limit */
 	int err = 0;
 	if (c->markup_lazy && (cdata || (c->text.len + n) * 6 >= FEED_MAX_FIELD))
@@ -1655,15 +1759,10 @@ static bool is_atom_format(const struct xp *x)
  */
 static enum feed_format rdf_version(struct xp *x)
 {
-	xmlTextReaderPtr r = x->reader;
 	enum feed_format f = FEED_RSS10;
-	if (xmlTextReaderMoveToFirstAttribute(r) != 1)
-		return f;
-	do {
-		if (xmlTextReaderIsNamespaceDecl(r) != 1)
-			continue;
-		const char *uri = (const char *)xmlTextReaderConstValue(r);
-		const char *prefix = (const char *)xmlTextReaderConstPrefix(r);
+	for (int i = 0; i < x->el.n_ns; i++) {
+		const char *prefix = (const char *)x->el.ns[2 * i];
+		const char *uri = (const char *)x->el.ns[2 * i + 1];
 		if (!uri)
 			continue;
 		if (!strcasecmp(uri, NS_URI_RSS10))
@@ -1672,8 +1771,7 @@ static enum feed_format rdf_version(struct xp *x)
 			f = FEED_RSS090;     /* xmlns="...", not xmlns:p="..." */
 			break;
 		}
-	} while (xmlTextReaderMoveToNextAttribute(r) == 1);
-	xmlTextReaderMoveToElement(r);
+	}
 	return f;
 }
 
@@ -2071,9 +2169,7 @@ static enum name cached_name_of(struct xp *x, const char *local)
 	if (x->names[i].s == local)
 		return (enum name)x->names[i].name;
 	enum name name = name_of(local);
-	xmlNodePtr node = xmlTextReaderCurrentNode(x->reader);
-	if (node && node->doc && node->doc->dict &&
-	    xmlDictOwns(node->doc->dict, (const xmlChar *)local) == 1) {
+	if (x->ctxt->dict && xmlDictOwns(x->ctxt->dict, (const xmlChar *)local) == 1) {
 		x->names[i].s = local;
 		x->names[i].name = (unsigned char)name;
 	}
@@ -2082,13 +2178,12 @@ static enum name cached_name_of(struct xp *x, const char *local)
 
 static void on_start(struct xp *x, int depth, bool empty)
 {
-	xmlTextReaderPtr r = x->reader;
 	if (x->cap.depth >= 0) {
 		capture_child_start(x, depth, empty);
 		return;
 	}
-	const char *local = (const char *)xmlTextReaderConstLocalName(r);
-	const char *uri = (const char *)xmlTextReaderConstNamespaceUri(r);
+	const char *local = x->el.local;
+	const char *uri = x->el.uri;
 	if (!local)
 		return;
 	enum ns ns = ns_of(uri, &x->ns_hint);
@@ -2166,18 +2261,15 @@ static void on_start(struct xp *x, int depth, bool empty)
 	} else if (role == R_ENTRY && !x->stop) {
 		entry_clear(&x->e);
 		x->e.active = true;
-		const xmlChar *lang = xmlTextReaderConstXmlLang(r);
+		const char *lang = scoped_lang(x);
 		if (lang && *lang)
-			x->e.lang = xstrdup(lang);
-		xmlChar *about = xmlTextReaderGetAttributeNs(r, (const xmlChar *)"about",
-		                                             (const xmlChar *)NS_URI_RDF);
-		x->e.about = xstrdup(about);
-		xmlFree(about);
+			x->e.lang = strdup(lang);
+		x->e.about = attr_ns(x, "about", NS_URI_RDF);
 	}
 	if (role == R_HEAD) {
-		const xmlChar *lang = xmlTextReaderConstXmlLang(r);
+		const char *lang = scoped_lang(x);
 		if (lang && *lang)
-			take(&x->h.language, xstrdup(lang));
+			take(&x->h.language, strdup(lang));
 	}
 	x->roles[depth] = (unsigned char)role;
 }
@@ -2218,32 +2310,34 @@ static void on_end(struct xp *x, int depth, bool empty)
  * An external entity is an attack or a mistake: the document is refused.
  * A small internal one of plain text is read as its text.
  */
-static void on_entity(struct xp *x)
+static void on_entity(struct xp *x, const xmlChar *name)
 {
-	xmlNodePtr node = xmlTextReaderCurrentNode(x->reader);
-	if (!node || !node->name)
-		return;
-	xmlEntityPtr ent = node->doc ? xmlGetDocEntity(node->doc, node->name) : NULL;
+	xmlEntityPtr ent = x->ctxt->myDoc ? xmlGetDocEntity(x->ctxt->myDoc, name) : NULL;
 	if (!ent)
 		return;
 	if (ent->etype == XML_EXTERNAL_GENERAL_PARSED_ENTITY ||
 	    ent->etype == XML_EXTERNAL_GENERAL_UNPARSED_ENTITY) {
 		x->hostile = true;
 		feed_error(x->res, "refused: the document refers to the external entity &%.64s; "
-		           "(%.128s); external entities are never loaded", (const char *)node->name,
+		           "(%.128s); external entities are never loaded", (const char *)name,
 		           ent->URI ? (const char *)ent->URI : "no URI");
 		stop(x, -EBADMSG);
 		return;
 	}
 	if (x->cap.depth >= 0 && ent->content && xmlStrlen(ent->content) <= 1024 &&
 	    !xmlStrchr(ent->content, '&') && !xmlStrchr(ent->content, '<'))
-		capture_text(x, (const char *)ent->content, false);
+		capture_text(x, (const char *)ent->content, (size_t)xmlStrlen(ent->content), false);
 }
 
-static void on_xml_error(void *arg, xmlErrorPtr error)
+static _Thread_local struct xp *current_xp;
+
+/* libxml2's errors, from the document's parser or one it made to check a
+ * declared entity's text (either way of the document being read). */
+static void on_xml_error(void *ctx, xmlErrorPtr error)
 {
-	struct xp *x = arg;
-	if (!error || error->level < XML_ERR_ERROR)
+	(void)ctx;
+	struct xp *x = current_xp;
+	if (!x || !error || error->level < XML_ERR_ERROR)
 		return;
 	const char *msg = error->message ? error->message : "error";
 	if (error->code == XML_ERR_ENTITY_LOOP || strstr(msg, "Excessive depth") ||
@@ -2519,7 +2613,224 @@ nomem:
 
 /* ---- the parse ---- */
 
-/* libxml2's reader over doc; the caller checks x->reader. */
+/*
+ * The parser whose callbacks run on this thread. libxml2 gives SAX2
+ * callbacks the parser context (the user data is left to be the context):
+ * a context that is not x's own is one libxml2 made to check a declared
+ * entity's text, whose events are not the document's. The head pre-pass
+ * runs a parser inside another's callback, so current_xp (above) is saved
+ * and restored.
+ */
+
+/* The reader's stopping rule: after a refusal, no more events. */
+static struct xp *xp_of(void *ctx)
+{
+	struct xp *x = current_xp;
+	if (!x || x->ctxt != ctx)
+		return NULL;
+	if (!x->stop && (x->hostile || x->too_big))
+		stop(x, 0);
+	if (x->stop) {
+		xmlStopParser(x->ctxt);
+		return NULL;
+	}
+	return x;
+}
+
+static void after_event(struct xp *x)
+{
+	if (!x->stop && (x->hostile || x->too_big))
+		stop(x, 0);
+	if (x->stop)
+		xmlStopParser(x->ctxt);
+}
+
+/* Every node is refused at max_depth, a text as deep as an element. */
+static bool too_deep(struct xp *x, int depth)
+{
+	if ((size_t)depth < x->max_depth)
+		return false;
+	x->hostile = true;
+	feed_error(x->res, "refused: elements nested more than %zu deep", x->max_depth);
+	stop(x, -EBADMSG);
+	xmlStopParser(x->ctxt);
+	return true;
+}
+
+static int push_scope(struct xp *x, int depth)
+{
+	char *base = NULL, *lang = NULL;
+	const xmlChar **a = x->el.attrs;
+	for (int i = 0; i < x->el.n_attrs; i++, a += 5) {
+		if (!a[1] || strcmp((const char *)a[1], "xml"))
+			continue;
+		char **slot = !strcmp((const char *)a[0], "base") ? &base :
+		              !strcmp((const char *)a[0], "lang") ? &lang : NULL;
+		if (slot && !*slot && !(*slot = attr_value(x, a[3], a[4])))
+			goto nomem;
+	}
+	if (!base && !lang)
+		return 0;
+	if (x->n_scopes == x->cap_scopes) {
+		size_t cap = x->cap_scopes ? 2 * x->cap_scopes : 8;
+		struct scope *p = realloc(x->scopes, cap * sizeof *p);
+		if (!p)
+			goto nomem;
+		x->scopes = p;
+		x->cap_scopes = cap;
+	}
+	x->scopes[x->n_scopes++] = (struct scope){ .depth = depth, .base = base, .lang = lang };
+	return 0;
+nomem:
+	free(base);
+	free(lang);
+	oom(x);
+	return -ENOMEM;
+}
+
+static void pop_scope(struct xp *x, int depth)
+{
+	if (x->n_scopes && x->scopes[x->n_scopes - 1].depth == depth) {
+		struct scope *s = &x->scopes[--x->n_scopes];
+		free(s->base);
+		free(s->lang);
+	}
+}
+
+/* An element whose prefix names no namespace is, in libxml2's tree (and to
+ * the reader), an element named "prefix:local" in no namespace. */
+static void undeclared_prefix(struct xp *x, const xmlChar **local, const xmlChar **prefix,
+                              const xmlChar *uri)
+{
+	if (!*prefix || uri)
+		return;
+	const xmlChar *qname = xmlDictQLookup(x->ctxt->dict, *prefix, *local);
+	if (qname) {
+		*local = qname;
+		*prefix = NULL;
+	}
+}
+
+static void sax_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                      int n_ns, const xmlChar **ns, int n_attrs, int n_defaulted,
+                      const xmlChar **attrs)
+{
+	struct xp *x = xp_of(ctx);
+	if (!x)
+		return;
+	int depth = x->open++;
+	x->text_run = 0;
+	x->empty_open = x->at_start = false;
+	if (x->skip_depth >= 0 || too_deep(x, depth))
+		return;
+	/* libxml2 calls this with the input at the end of the start tag:
+	 * "/>" there is an empty element (as the reader tells it). */
+	const xmlChar *cur = x->ctxt->input ? x->ctxt->input->cur : NULL;
+	bool empty = cur && cur[0] == '/' && cur[1] == '>';
+	undeclared_prefix(x, &local, &prefix, uri);
+	x->el.local = (const char *)local;
+	x->el.prefix = (const char *)prefix;
+	x->el.uri = (const char *)uri;
+	x->el.depth = depth;
+	x->el.ns = ns;
+	x->el.n_ns = n_ns;
+	x->el.attrs = attrs;
+	x->el.n_attrs = n_attrs;
+	x->el.n_defaulted = n_defaulted;
+	if (push_scope(x, depth) == 0) {
+		x->n_starts++;
+		x->at_start = true;
+		on_start(x, depth, empty);
+		/* A skipped element's subtree is not read; an empty one's end is
+		 * (the reader's xmlTextReaderNext() after an empty element). */
+		if (x->skip && !empty)
+			x->skip_depth = depth;
+		x->skip = false;
+		x->empty_open = empty;
+	}
+	x->el.ns = x->el.attrs = NULL;
+	x->el.n_ns = x->el.n_attrs = x->el.n_defaulted = 0;
+	after_event(x);
+}
+
+static void sax_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
+{
+	struct xp *x = xp_of(ctx);
+	if (!x)
+		return;
+	int depth = --x->open;
+	bool empty = x->empty_open;
+	x->empty_open = false;
+	x->text_run = 0;
+	if (x->skip_depth >= 0) {
+		if (depth == x->skip_depth)
+			x->skip_depth = -1;
+		return;
+	}
+	x->at_start = x->at_start && empty;
+	undeclared_prefix(x, &local, &prefix, uri);
+	x->el.local = (const char *)local;
+	x->el.prefix = (const char *)prefix;
+	x->el.depth = depth;
+	on_end(x, depth, empty);
+	pop_scope(x, depth);
+	x->at_start = false;
+	after_event(x);
+}
+
+static void text_event(struct xp *x, const xmlChar *text, int len, bool cdata)
+{
+	x->empty_open = x->at_start = false;
+	if (x->skip_depth >= 0 || too_deep(x, x->open))
+		return;
+	/* libxml2's tree refuses a text node (adjacent text, or adjacent CDATA
+	 * sections) longer than this without XML_PARSE_HUGE; so does this. */
+	if (x->text_run_cdata != cdata)
+		x->text_run = 0;
+	x->text_run_cdata = cdata;
+	x->text_run += (size_t)len;
+	if (x->text_run > XML_MAX_TEXT_LENGTH) {
+		x->too_big = true;
+		if (x->n_errors++ == 0)
+			snprintf(x->first_error, sizeof x->first_error,
+			         "a text of more than %d bytes (line %d)", XML_MAX_TEXT_LENGTH,
+			         xmlSAX2GetLineNumber(x->ctxt));
+		after_event(x);
+		return;
+	}
+	if (x->cap.depth >= 0)
+		capture_text(x, (const char *)text, (size_t)len, cdata);
+	after_event(x);
+}
+
+static void sax_characters(void *ctx, const xmlChar *text, int len)
+{
+	struct xp *x = xp_of(ctx);
+	if (x)
+		text_event(x, text, len, false);
+}
+
+static void sax_cdata(void *ctx, const xmlChar *text, int len)
+{
+	struct xp *x = xp_of(ctx);
+	if (x)
+		text_event(x, text, len, true);
+}
+
+static void sax_reference(void *ctx, const xmlChar *name)
+{
+	struct xp *x = xp_of(ctx);
+	if (!x)
+		return;
+	x->empty_open = x->at_start = false;
+	x->text_run = 0;
+	if (x->skip_depth >= 0 || too_deep(x, x->open) || !name)
+		return;
+	on_entity(x, name);
+	after_event(x);
+}
+
+/* libxml2's SAX2 push parser over doc; the caller checks x->ctxt. */
 static struct xp *xp_new(const char *doc, size_t len, const struct feed_options *opt,
                          const struct feed_callbacks *cb, void *userdata,
                          struct feed_result *res, bool head_only)
@@ -2536,6 +2847,7 @@ static struct xp *xp_new(const char *doc, size_t len, const struct feed_options 
 	x->head_only = head_only;
 	x->max_depth = opt->max_depth ? opt->max_depth : 256;
 	x->roles = calloc(x->max_depth + 1, 1);
+	x->skip_depth = -1;
 	capture_clear(&x->cap);
 	entry_clear(&x->e);
 	head_clear(&x->h);
@@ -2544,12 +2856,30 @@ static struct xp *xp_new(const char *doc, size_t len, const struct feed_options 
 		return NULL;
 	}
 	/*
+	 * libxml2's SAX2 handlers, which build a tree, for the document and
+	 * its DTD (entity declarations are looked up there); this file's for
+	 * elements, text and entity references, so no tree of the content is
+	 * ever built. Comments and processing instructions are not read.
+	 */
+	xmlSAXHandler sax;
+	xmlSAXVersion(&sax, 2);
+	sax.startElementNs = sax_start;
+	sax.endElementNs = sax_end;
+	sax.characters = sax_characters;
+	sax.ignorableWhitespace = sax_characters;
+	sax.cdataBlock = sax_cdata;
+	sax.reference = sax_reference;
+	sax.comment = NULL;
+	sax.processingInstruction = NULL;
+	sax.serror = on_xml_error;
+	/*
 	 * No network, no entity substitution, no DTD loading, no
 	 * XML_PARSE_HUGE: libxml2's limits on entity expansion, depth and
-	 * text size stay on. RECOVER reads past what is not well-formed.
+	 * text size stay on. RECOVER reads on past what is not well-formed
+	 * (a mismatched end tag, a stray character) as far as libxml2 can.
 	 */
 	int options = XML_PARSE_NONET | XML_PARSE_RECOVER | XML_PARSE_NOERROR |
-	              XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC | XML_PARSE_COMPACT;
+	              XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC;
 	/*
 	 * The bytes are UTF-8 by now. Told so, libxml2 copies them through a
 	 * UTF-8-to-UTF-8 converter; told nothing, it reads them where they are,
@@ -2557,14 +2887,22 @@ static struct xp *xp_new(const char *doc, size_t len, const struct feed_options 
 	 * from the declaration, which prepare_xml() has made say UTF-8 anyway).
 	 * doc starts with '<', so the guess is UTF-8 unless the second byte is
 	 * a zero ("<\0\0\0" UCS-4, "<\0?\0" UTF-16): then it is told. So is a
-	 * document shorter than four bytes, where the guess waits for bytes that
-	 * never come and the error message would change ("<g": "Extra content at
-	 * the end of the document" for "Couldn't find end of Start Tag g").
+	 * document shorter than four bytes. The first four bytes go to the
+	 * parser when it is made (where it guesses), the rest in one push.
 	 */
-	const char *encoding = len < 4 || doc[1] == '\0' ? "UTF-8" : NULL;
-	x->reader = xmlReaderForMemory(doc, (int)len, opt->base_url, encoding, options);
-	if (x->reader)
-		xmlTextReaderSetStructuredErrorHandler(x->reader, on_xml_error, x);
+	bool tell = len < 4 || doc[1] == '\0';
+	x->first = len < 4 ? 0 : 4;
+	struct xp *saved = current_xp;
+	current_xp = x;
+	x->ctxt = xmlCreatePushParserCtxt(&sax, NULL, doc, (int)x->first, opt->base_url);
+	if (x->ctxt) {
+		x->ctxt->_private = x;
+		xmlCtxtUseOptions(x->ctxt, options);
+		xmlCharEncodingHandlerPtr utf8 = tell ? xmlFindCharEncodingHandler("UTF-8") : NULL;
+		if (utf8)
+			xmlSwitchToEncoding(x->ctxt, utf8);
+	}
+	current_xp = saved;
 	return x;
 }
 
@@ -2572,8 +2910,15 @@ static void xp_free(struct xp *x)
 {
 	if (!x)
 		return;
-	if (x->reader)
-		xmlFreeTextReader(x->reader);
+	if (x->ctxt) {
+		if (x->ctxt->myDoc)
+			xmlFreeDoc(x->ctxt->myDoc);
+		x->ctxt->myDoc = NULL;
+		xmlFreeParserCtxt(x->ctxt);
+	}
+	while (x->n_scopes)
+		pop_scope(x, x->scopes[x->n_scopes - 1].depth);
+	free(x->scopes);
 	capture_free(&x->cap);
 	entry_clear(&x->e);
 	person_clear(&x->person);
@@ -2583,62 +2928,24 @@ static void xp_free(struct xp *x)
 	free(x);
 }
 
-/* Read the document; the last xmlTextReaderRead() value. */
-static int xp_read(struct xp *x)
+/*
+ * Read the document: 0, or -1 where libxml2 found it not well-formed.
+ * It is pushed a piece at a time: given more than 10 MB at once, libxml2
+ * 2.9's push parser refuses to look that far ahead ("Huge input lookup").
+ */
+static int xp_parse(struct xp *x)
 {
-	int ret = -1;
-	while (!x->stop) {
-		ret = x->skip ? xmlTextReaderNext(x->reader) : xmlTextReaderRead(x->reader);
-		x->skip = false;
-		if (ret != 1)
-			break;
-		/* A text node is one of the three text types, which are all read
-		 * alike: xmlTextReaderNodeType() would look at its text, and up
-		 * the tree for xml:space, to tell which. */
-		xmlNodePtr node = xmlTextReaderCurrentNode(x->reader);
-		int type = node && node->type == XML_TEXT_NODE ? XML_READER_TYPE_TEXT :
-		           xmlTextReaderNodeType(x->reader);
-		int depth = xmlTextReaderDepth(x->reader);
-		if (depth < 0)
-			continue;
-		if ((size_t)depth >= x->max_depth) {
-			x->hostile = true;
-			feed_error(x->res, "refused: elements nested more than %zu deep", x->max_depth);
-			stop(x, -EBADMSG);
-			break;
-		}
-		switch (type) {
-		case XML_READER_TYPE_ELEMENT: {
-			x->n_starts++;
-			bool empty = xmlTextReaderIsEmptyElement(x->reader) == 1;
-			on_start(x, depth, empty);
-			if (empty && !x->stop) {
-				x->skip = false;
-				on_end(x, depth, true);
-			}
-			break;
-		}
-		case XML_READER_TYPE_END_ELEMENT:
-			on_end(x, depth, false);
-			break;
-		case XML_READER_TYPE_TEXT:
-		case XML_READER_TYPE_WHITESPACE:
-		case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
-		case XML_READER_TYPE_CDATA:
-			if (x->cap.depth >= 0)
-				capture_text(x, (const char *)xmlTextReaderConstValue(x->reader),
-				             type == XML_READER_TYPE_CDATA);
-			break;
-		case XML_READER_TYPE_ENTITY_REFERENCE:
-			on_entity(x);
-			break;
-		default:
-			break;
-		}
-		if (!x->stop && (x->hostile || x->too_big))
-			stop(x, 0);
-	}
-	return ret;
+	const size_t piece = 65536;
+	struct xp *saved = current_xp;
+	current_xp = x;
+	const char *p = x->doc + x->first, *end = x->doc + x->len;
+	do {
+		size_t n = (size_t)(end - p) < piece ? (size_t)(end - p) : piece;
+		xmlParseChunk(x->ctxt, p, (int)n, p + n == end);
+		p += n;
+	} while (p < end && !x->stop && x->ctxt->instate != XML_PARSER_EOF);
+	current_xp = saved;
+	return x->ctxt->wellFormed ? 0 : -1;
 }
 
 /*
@@ -2725,10 +3032,12 @@ static bool rest_is(const char *s, size_t len, size_t n, int depth, const char *
  */
 static bool prepass_needless(struct xp *x)
 {
-	xmlTextReaderPtr r = x->reader;
-	if (xmlTextReaderNodeType(r) == XML_READER_TYPE_ELEMENT) {
-		const char *qname = (const char *)xmlTextReaderConstName(r);
-		return qname && rest_is(x->doc, x->len, x->n_starts, xmlTextReaderDepth(r), qname);
+	if (x->at_start) {
+		char qname[256];
+		int n = x->el.prefix ? snprintf(qname, sizeof qname, "%s:%s", x->el.prefix, x->el.local)
+		                     : snprintf(qname, sizeof qname, "%s", x->el.local);
+		return n > 0 && (size_t)n < sizeof qname &&
+		       rest_is(x->doc, x->len, x->n_starts, x->el.depth, qname);
 	}
 	return rest_is(x->doc, x->len, x->n_starts, 0, NULL);
 }
@@ -2743,11 +3052,11 @@ static void prepass(struct xp *x)
 	struct feed_result scratch;
 	memset(&scratch, 0, sizeof scratch);
 	struct xp *y = xp_new(x->doc, x->len, x->opt, NULL, NULL, &scratch, true);
-	if (!y || !y->reader) {
+	if (!y || !y->ctxt) {
 		xp_free(y);
 		return;
 	}
-	xp_read(y);
+	xp_parse(y);
 	struct head_builder *h = &x->h, *g = &y->h;
 	take(&h->title, g->title);
 	take(&h->subtitle, g->subtitle);
@@ -2778,12 +3087,12 @@ static int parse_xml(const char *doc, size_t len, const struct feed_options *opt
 
 	struct xp *x = xp_new(doc, len, opt, cb, userdata, res, false);
 	int ret = -1;
-	if (x && x->reader)
-		ret = xp_read(x);
+	if (x && x->ctxt)
+		ret = xp_parse(x);
 	xmlSetGenericErrorFunc(saved_generic_ctx, saved_generic);
 
 	int rc = 0;
-	if (!x || !x->reader) {
+	if (!x || !x->ctxt) {
 		feed_error(res, "out of memory");
 		xp_free(x);
 		return -ENOMEM;

@@ -788,7 +788,7 @@ static void test_encodings(void **ts)
 	 * the error names the element */
 	g = parse_n("<g", 2, NULL, URL, 0);
 	assert_true(g->rc < 0);
-	assert_non_null(strstr(g->res.error, "Start Tag g"));
+	assert_non_null(strstr(g->res.error, "<g>"));
 	got_free(g);
 }
 
