@@ -2763,8 +2763,10 @@ static void sax_end(void *ctx, const xmlChar *local, const xmlChar *prefix, cons
 	x->empty_open = false;
 	x->text_run = 0;
 	if (x->skip_depth >= 0) {
-		if (depth == x->skip_depth)
+		if (depth == x->skip_depth) {
 			x->skip_depth = -1;
+			pop_scope(x, depth);     /* the skipped element's own */
+		}
 		return;
 	}
 	x->at_start = x->at_start && empty;
