@@ -2340,10 +2340,15 @@ static void on_xml_error(void *ctx, xmlErrorPtr error)
 	if (!x || !error || error->level < XML_ERR_ERROR)
 		return;
 	const char *msg = error->message ? error->message : "error";
-	if (error->code == XML_ERR_ENTITY_LOOP || strstr(msg, "Excessive depth") ||
-	    strstr(msg, "amplification") || strstr(msg, "entity reference loop"))
+	/* Told by the error's code, or by libxml2's own words where the code is
+	 * its catch-all: most messages quote the document, which may say
+	 * "huge" or "amplification" in an element's name or a URI. */
+	bool internal = error->code == XML_ERR_INTERNAL_ERROR;
+	if (error->code == XML_ERR_ENTITY_LOOP ||
+	    (internal && !strncmp(msg, "Excessive depth", 15)) ||
+	    strstr(msg, "amplification factor"))       /* libxml2 2.11 and later */
 		x->hostile = true;
-	if (strstr(msg, "huge") || strstr(msg, "Huge"))
+	if (error->code == XML_ERR_NO_MEMORY || (internal && strstr(msg, "Huge input lookup")))
 		x->too_big = true;
 	if (x->n_errors++ == 0 || x->hostile) {
 		if (x->hostile && x->n_errors > 1 && strstr(x->first_error, "refused"))
