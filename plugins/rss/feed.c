@@ -2627,7 +2627,9 @@ nomem:
  * and restored.
  */
 
-/* The reader's stopping rule: after a refusal, no more events. */
+/* x, when ctx is its parser and it has not stopped: after a refusal (a
+ * hostile or too big document), a callback's stop or max_items, no more
+ * events are read. */
 static struct xp *xp_of(void *ctx)
 {
 	struct xp *x = current_xp;
@@ -2702,8 +2704,8 @@ static void pop_scope(struct xp *x, int depth)
 	}
 }
 
-/* An element whose prefix names no namespace is, in libxml2's tree (and to
- * the reader), an element named "prefix:local" in no namespace. */
+/* An element whose prefix names no namespace is, in libxml2's tree, an
+ * element named "prefix:local" in no namespace: so it is here. */
 static void undeclared_prefix(struct xp *x, const xmlChar **local, const xmlChar **prefix,
                               const xmlChar *uri)
 {
@@ -2729,7 +2731,8 @@ static void sax_start(void *ctx, const xmlChar *local, const xmlChar *prefix, co
 	if (x->skip_depth >= 0 || too_deep(x, depth))
 		return;
 	/* libxml2 calls this with the input at the end of the start tag:
-	 * "/>" there is an empty element (as the reader tells it). */
+	 * "/>" there is an empty element (as libxml2's xmlTextReader tells
+	 * it; the push parser has the whole tag before it reads it). */
 	const xmlChar *cur = x->ctxt->input ? x->ctxt->input->cur : NULL;
 	bool empty = cur && cur[0] == '/' && cur[1] == '>';
 	undeclared_prefix(x, &local, &prefix, uri);
@@ -2746,8 +2749,8 @@ static void sax_start(void *ctx, const xmlChar *local, const xmlChar *prefix, co
 		x->n_starts++;
 		x->at_start = true;
 		on_start(x, depth, empty);
-		/* A skipped element's subtree is not read; an empty one's end is
-		 * (the reader's xmlTextReaderNext() after an empty element). */
+		/* A skipped element's subtree and end are not read; an empty
+		 * one has no subtree, and its end is read as any other. */
 		if (x->skip && !empty)
 			x->skip_depth = depth;
 		x->skip = false;
@@ -2958,12 +2961,13 @@ static int xp_parse(struct xp *x)
 /*
  * Whether the document starts, after its first `n` start tags, no element
  * but at a depth below `depth` or at that depth named `qname` (NULL: no
- * element at all). Depth as xmlTextReaderDepth() counts it. A scan of the
- * bytes that knows comments, CDATA sections, processing instructions, a
+ * element at all). Depth: the number of elements open around it. A scan of
+ * the bytes that knows comments, CDATA sections, processing instructions, a
  * DOCTYPE without an internal subset and quoted attribute values; false
- * when unsure (anything else). Where the document is not well-formed, the
- * reader stops at the first error (and so would the pre-pass), so what this
- * makes of the rest does not matter.
+ * when unsure (anything else). An end tag closes the innermost element,
+ * whatever its name, as libxml2's recovery reads a mismatched one; where a
+ * malformed document still fools this, what is lost is a head field written
+ * after the entries, never an entry.
  */
 static bool rest_is(const char *s, size_t len, size_t n, int depth, const char *qname)
 {
@@ -3031,7 +3035,7 @@ static bool rest_is(const char *s, size_t len, size_t n, int depth, const char *
 
 /*
  * The pre-pass below can find nothing the main pass has not read or will
- * not read without it: where the reader is (an entry's start tag, the end
+ * not read without it: where the parser is (an entry's start tag, the end
  * of the head element, the end of the document), no element follows but
  * more entries and what they hold (and then nothing after the head's end or
  * the document's end). Most documents without a title are of that kind

@@ -111,9 +111,10 @@ struct feed_result {
 };
 
 /*
- * Parse a whole document (XML feeds stream through libxml2's xmlReader with no
- * network, no entity substitution, no DTD loading, and libxml2's own limits on
- * entity expansion; JSON Feed through jansson). Encodings: BOM, HTTP charset,
+ * Parse a whole document (XML feeds stream through libxml2's SAX2 push parser
+ * with no network, no entity substitution, no DTD loading, and libxml2's own
+ * limits on entity expansion, reading on past what it can recover from; JSON
+ * Feed through jansson). Encodings: BOM, HTTP charset,
  * XML declaration, and the usual mislabelled ones; invalid UTF-8 is repaired
  * (U+FFFD). Returns 0, or -EBADMSG (not a feed, malformed beyond recovery,
  * hostile: entity expansion, depth), -EMSGSIZE, or a callback's value, with
