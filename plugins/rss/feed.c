@@ -1531,6 +1531,7 @@ static void finish_capture(struct xp *x)
 	case T_TITLE:
 		text_construct(c, false, true, &plain, &html, &ctype);
 		if (!e->title) {
+			free(e->title_html);     /* an earlier title of markup without text */
 			e->title = plain;
 			e->title_html = html;
 		} else {

@@ -388,6 +388,21 @@ static void test_atom10(void **ts)
 	got_free(g);
 }
 
+/* A second title after one of markup without text: the second is taken,
+ * and the first's markup freed (the fuzzer found it leaked). */
+static void test_two_titles(void **ts)
+{
+	(void)ts;
+	struct got *g = parse("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>"
+	                      "<title type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\">"
+	                      "<b></b></div></title><title>Second</title><id>x</id></entry></feed>",
+	                      NULL);
+	assert_int_equal(g->rc, 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->e[0].title, "Second");
+	got_free(g);
+}
+
 static void test_atom03(void **ts)
 {
 	(void)ts;
@@ -1755,6 +1770,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rss20),
 		cmocka_unit_test(test_guid_permalink),
 		cmocka_unit_test(test_atom10),
+		cmocka_unit_test(test_two_titles),
 		cmocka_unit_test(test_atom03),
 		cmocka_unit_test(test_rdf),
 		cmocka_unit_test(test_json_feed),
