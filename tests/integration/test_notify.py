@@ -5,7 +5,6 @@ import html
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -78,18 +77,9 @@ def visible(markup):
 
 
 def read_line(fd, timeout):
-    """One line from a pipe, or None after `timeout` seconds."""
-    buf = b''
-    deadline = time.monotonic() + timeout
-    while not buf.endswith(b'\n'):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
-        chunk = os.read(fd, 1)
-        if not chunk:
-            return buf or None
-        buf += chunk
-    return buf.decode()
+    """One line (text) from a pipe, or None after `timeout` seconds."""
+    line = vigiltest.read_line(fd, timeout)
+    return line.decode() if line is not None else None
 
 
 class Session:
@@ -176,12 +166,9 @@ class Session:
         return int(self.ctl('count', 'displayed').stdout.strip() or 0)
 
     def wait_displayed(self, n, timeout=None):
-        deadline = time.monotonic() + (vigiltest.WAIT if timeout is None else timeout)
-        while self.displayed() < n:
-            if time.monotonic() > deadline:
-                raise AssertionError('dunst shows %d notifications, expected %d'
-                                     % (self.displayed(), n))
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: self.displayed() >= n,
+                             lambda: 'dunst shows %d notifications, expected %d'
+                             % (self.displayed(), n), timeout)
 
     def history(self):
         """Close what is shown and return dunst's history: {summary: {field: value}}."""
@@ -435,11 +422,9 @@ class NotifyTest(VigilTestCase):
                             + m.string)
 
     def wait_alerts(self, n, timeout=None):
-        deadline = time.monotonic() + (vigiltest.WAIT if timeout is None else timeout)
-        while len(self.alerts()) < n:
-            if time.monotonic() > deadline:
-                self.fail('the log sink has %d alerts, expected %d' % (len(self.alerts()), n))
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: len(self.alerts()) >= n,
+                             lambda: 'the log sink has %d alerts, expected %d'
+                             % (len(self.alerts()), n), timeout)
         return self.alerts()
 
     def test_plugin_help(self):
@@ -535,10 +520,9 @@ class NotifyTest(VigilTestCase):
 
         s.ctl('action', '0')        # the user clicks it: the "default" action
         d.wait_log(r'desk: opened ' + re.escape(link) + '$')
-        deadline = time.monotonic() + vigiltest.WAIT
-        while not os.path.exists(opened) or not self.read_file('opened.txt').endswith('\n'):
-            self.assertLess(time.monotonic(), deadline, 'the URL handler did not run')
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: os.path.exists(opened) and
+                             self.read_file('opened.txt').endswith('\n'),
+                             'the URL handler did not run')
         self.assertEqual(self.read_file('opened.txt'), link + '\n')
 
         n = s.history()['every item: Echo <x>']
@@ -602,10 +586,8 @@ class NotifyTest(VigilTestCase):
                     self.log_sink())
         d = self.start_daemon(env=self.desktop_env())
         started = vigiltest.log_time(d.wait_log(r'desk: delivering alert \d+ \(attempt 1\)'))
-        deadline = time.monotonic() + vigiltest.WAIT
-        while 'Notify' not in hung.members:
-            self.assertLess(time.monotonic(), deadline, 'no Notify call: %r' % hung.members)
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: 'Notify' in hung.members,
+                             lambda: 'no Notify call: %r' % hung.members)
 
         # While Notify hangs, the loop serves the source and the log sink.
         self.write_items([{'id': 'a', 'title': 'First'}, {'id': 'b', 'title': 'Second'}])
@@ -619,19 +601,15 @@ class NotifyTest(VigilTestCase):
         self.assertLess(waited, 8)
         # The blocked call was ended by closing vigild's bus connection.
         caller = hung.senders[hung.members.index('Notify')]
-        deadline = time.monotonic() + 5
-        while s.name_has_owner(caller):
-            self.assertLess(time.monotonic(), deadline, 'vigild kept its hung connection')
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: not s.name_has_owner(caller),
+                             'vigild kept its hung connection', timeout=5)
         d.wait_count(r'desk: alert \d+: attempt 1 failed \(the notification server did not '
                      r'answer within 5 s\)', 2)
 
         # The watch reconnects within a few seconds and finds the hung server
         # still owning the name: that proves nothing, the alerts keep waiting.
-        deadline = time.monotonic() + vigiltest.WAIT
-        while not s.names_of(d.pid):
-            self.assertLess(time.monotonic(), deadline, 'vigild did not connect again')
-            time.sleep(0.1)
+        vigiltest.wait_until(lambda: s.names_of(d.pid), 'vigild did not connect again',
+                             interval=0.1)
         time.sleep(1)
         self.assertEqual(d.matches(r'desktop notifications work again'), [])
         self.assertEqual(hung.members.count('GetCapabilities'), 1)
@@ -664,10 +642,8 @@ class NotifyTest(VigilTestCase):
         self.config({'name': 'desk', 'plugin': 'notify', 'timeout': '1m'},
                     defaults={'shutdown_timeout': '1s'})
         d = self.start_daemon(env=self.desktop_env())
-        deadline = time.monotonic() + vigiltest.WAIT
-        while 'Notify' not in hung.members:
-            self.assertLess(time.monotonic(), deadline, 'no Notify call: %r' % hung.members)
-            time.sleep(0.05)
+        vigiltest.wait_until(lambda: 'Notify' in hung.members,
+                             lambda: 'no Notify call: %r' % hung.members)
         t0 = time.monotonic()
         self.assertEqual(d.stop(timeout=20), 0)
         self.assertLess(time.monotonic() - t0, 6)

@@ -78,6 +78,31 @@ def parse_duration_ms(text):
 _STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) ')
 
 
+def read_line(fd, timeout):
+    """One line (bytes) from a pipe; None after `timeout` seconds, what came at its end."""
+    buf = b''
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b'\n'):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1)
+        if not chunk:
+            return buf or None
+        buf += chunk
+    return buf
+
+
+def wait_until(cond, what, timeout=None, interval=0.05):
+    """Poll cond() until it holds; AssertionError(what, or what() if callable) after
+    `timeout` seconds (default WAIT)."""
+    deadline = time.monotonic() + (WAIT if timeout is None else timeout)
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(what() if callable(what) else what)
+        time.sleep(interval)
+
+
 def log_time(line_or_match):
     """Unix seconds (float) of a vigild log line's time stamp (vigild runs with TZ=UTC)."""
     line = line_or_match.string if hasattr(line_or_match, 'string') else line_or_match
@@ -192,21 +217,7 @@ class FixtureServer:
         self.base = 'http://127.0.0.1:%d' % self.port
 
     def _read_line(self, timeout):
-        fd = self.proc.stdout.fileno()
-        buf = b''
-        deadline = time.monotonic() + timeout
-        while not buf.endswith(b'\n'):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(fd, 1)
-            if not chunk:
-                return buf or None
-            buf += chunk
-        return buf
+        return read_line(self.proc.stdout.fileno(), timeout)
 
     def url(self, path):
         return self.base + (path if path.startswith('/') else '/' + path)
