@@ -2628,29 +2628,24 @@ nomem:
  * and restored.
  */
 
-/* x, when ctx is its parser and it has not stopped: after a refusal (a
- * hostile or too big document), a callback's stop or max_items, no more
- * events are read. */
-static struct xp *xp_of(void *ctx)
-{
-	struct xp *x = current_xp;
-	if (!x || x->ctxt != ctx)
-		return NULL;
-	if (!x->stop && (x->hostile || x->too_big))
-		stop(x, 0);
-	if (x->stop) {
-		xmlStopParser(x->ctxt);
-		return NULL;
-	}
-	return x;
-}
-
+/* After a refusal (a hostile or too big document), a callback's stop or
+ * max_items, libxml2 is told to read no more. */
 static void after_event(struct xp *x)
 {
 	if (!x->stop && (x->hostile || x->too_big))
 		stop(x, 0);
 	if (x->stop)
 		xmlStopParser(x->ctxt);
+}
+
+/* x, when ctx is its parser and it has not stopped. */
+static struct xp *xp_of(void *ctx)
+{
+	struct xp *x = current_xp;
+	if (!x || x->ctxt != ctx)
+		return NULL;
+	after_event(x);              /* an error since the last event may have refused it */
+	return x->stop ? NULL : x;
 }
 
 /* Every node is refused at max_depth, a text as deep as an element. */
